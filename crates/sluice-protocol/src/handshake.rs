@@ -1,0 +1,278 @@
+//! The connection phase: the backend's greeting, which Sluice re-offers to
+//! the client with its own capability mask, and the client's handshake
+//! response, which Sluice reads (to learn user, database and capabilities)
+//! but relays as the client sent it.
+
+use mysql_common::constants::{CapabilityFlags, MariadbCapabilities, StatusFlags};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::{HandshakePacket, HandshakeResponse};
+use mysql_common::proto::MyDeserialize;
+
+use crate::caps::{offer_mariadb_to_client, offer_to_client, FRAMING_CHANGES};
+use crate::lenenc::Reader;
+use crate::ProtocolError;
+
+/// The protocol version every supported server speaks.
+const PROTOCOL_V10: u8 = 10;
+
+/// What Sluice needs to know of the backend's greeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Greeting {
+    /// Server version string, e.g. `11.4.2-MariaDB`.
+    pub server_version: String,
+    /// The backend's connection (thread) id.
+    pub connection_id: u32,
+    /// Capabilities the backend offered.
+    pub capabilities: CapabilityFlags,
+    /// MariaDB extended capabilities the backend offered.
+    pub mariadb_capabilities: MariadbCapabilities,
+    /// Default collation id.
+    pub collation: u8,
+    /// Initial status flags.
+    pub status: StatusFlags,
+    /// Name of the default authentication plugin.
+    pub auth_plugin: Vec<u8>,
+    /// Byte offset of the lower capability half in the payload.
+    caps_lower_at: usize,
+}
+
+impl Greeting {
+    /// Parses the backend's initial handshake packet payload.
+    pub fn parse(payload: &[u8]) -> Result<Greeting, ProtocolError> {
+        let mut r = Reader::new(payload, "server greeting");
+        let version = r.u8()?;
+        if version != PROTOCOL_V10 {
+            return Err(ProtocolError::malformed(
+                "server greeting",
+                format!("protocol version {version}"),
+            ));
+        }
+        let server_version = r.nul_bytes()?;
+        // connection id (4), scramble part 1 (8), filler (1)
+        let caps_lower_at = 1 + server_version.len() + 1 + 4 + 8 + 1;
+        let packet = HandshakePacket::deserialize((), &mut ParseBuf(payload))
+            .map_err(|e| ProtocolError::malformed("server greeting", e.to_string()))?;
+        // The reserved bytes (and MariaDB's extended capabilities) must be
+        // present for the in-place rewrite in `for_client`.
+        if payload.len() < caps_lower_at + 2 + 1 + 2 + 2 + 1 + 6 + 4 {
+            return Err(ProtocolError::Truncated {
+                what: "server greeting",
+                needed: caps_lower_at + 18 - payload.len(),
+            });
+        }
+        Ok(Greeting {
+            server_version: String::from_utf8_lossy(server_version).into_owned(),
+            connection_id: packet.connection_id(),
+            capabilities: packet.capabilities(),
+            mariadb_capabilities: packet.mariadb_ext_capabilities(),
+            collation: packet.default_collation(),
+            status: packet.status_flags(),
+            auth_plugin: packet.auth_plugin_name_ref().unwrap_or_default().to_vec(),
+            caps_lower_at,
+        })
+    }
+
+    /// Capabilities Sluice offers the client.
+    pub fn offered(&self) -> CapabilityFlags {
+        offer_to_client(self.capabilities)
+    }
+
+    /// MariaDB extended capabilities Sluice offers the client.
+    pub fn offered_mariadb(&self) -> MariadbCapabilities {
+        offer_mariadb_to_client(self.mariadb_capabilities)
+    }
+
+    /// The greeting to send the client: the backend's own bytes (nonce,
+    /// version, connection id, collation, status), with the capability
+    /// fields narrowed to what Sluice offers.
+    pub fn for_client(&self, payload: &[u8]) -> Vec<u8> {
+        let mut out = payload.to_vec();
+        let offered = self.offered().bits().to_le_bytes();
+        let at = self.caps_lower_at;
+        out[at..at + 2].copy_from_slice(&offered[..2]);
+        // collation (1) and status (2) sit between the two halves.
+        out[at + 5..at + 7].copy_from_slice(&offered[2..]);
+        // auth data length (1) and 6 reserved bytes precede MariaDB's field.
+        let ext_at = at + 7 + 1 + 6;
+        out[ext_at..ext_at + 4].copy_from_slice(&self.offered_mariadb().bits().to_le_bytes());
+        out
+    }
+
+    /// Parsed `major.minor.patch` of the server version, if it has one.
+    pub fn version_triple(&self) -> Option<(u16, u16, u16)> {
+        // MariaDB 10.x used to prefix "5.5.5-" for old clients.
+        let v = self
+            .server_version
+            .strip_prefix("5.5.5-")
+            .unwrap_or(&self.server_version);
+        let mut parts = v.split(|c: char| !c.is_ascii_digit());
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        let patch = parts.next()?.parse().ok()?;
+        Some((major, minor, patch))
+    }
+}
+
+/// What the client sent as its handshake response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientHello {
+    /// Capabilities the client asked for.
+    pub capabilities: CapabilityFlags,
+    /// MariaDB extended capabilities the client asked for.
+    pub mariadb_capabilities: MariadbCapabilities,
+    /// Collation id the client chose.
+    pub collation: u8,
+    /// User name.
+    pub user: Vec<u8>,
+    /// Initial database, if any.
+    pub database: Option<Vec<u8>>,
+    /// Authentication plugin the client used, if it named one.
+    pub auth_plugin: Option<Vec<u8>>,
+}
+
+/// Length of an SSL request: the fixed prefix of a handshake response.
+const SSL_REQUEST_LEN: usize = 32;
+
+impl ClientHello {
+    /// Reads a handshake response. Refuses a request for a capability
+    /// Sluice did not offer whose framing it would not follow (TLS,
+    /// compression), and pre-4.1 clients.
+    pub fn parse(payload: &[u8], offered: CapabilityFlags) -> Result<ClientHello, ProtocolError> {
+        let mut r = Reader::new(payload, "handshake response");
+        let caps = CapabilityFlags::from_bits_retain(r.u32()?);
+        if !caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
+            return Err(ProtocolError::Unsupported("pre-4.1 protocol"));
+        }
+        let unoffered = caps.intersection(FRAMING_CHANGES).difference(offered);
+        if unoffered.contains(CapabilityFlags::CLIENT_SSL) || payload.len() == SSL_REQUEST_LEN {
+            return Err(ProtocolError::Unsupported("CLIENT_SSL"));
+        }
+        if unoffered.intersects(
+            CapabilityFlags::CLIENT_COMPRESS | CapabilityFlags::CLIENT_ZSTD_COMPRESSION_ALGORITHM,
+        ) {
+            return Err(ProtocolError::Unsupported("compression"));
+        }
+        if !unoffered.is_empty() {
+            return Err(ProtocolError::Unsupported("MySQL 8 protocol extension"));
+        }
+        let response = HandshakeResponse::deserialize((), &mut ParseBuf(payload))
+            .map_err(|e| ProtocolError::malformed("handshake response", e.to_string()))?;
+        Ok(ClientHello {
+            capabilities: caps,
+            mariadb_capabilities: response.mariadb_ext_capabilities(),
+            collation: response.collation(),
+            user: response.user().to_vec(),
+            database: response.db_name().map(<[u8]>::to_vec),
+            auth_plugin: response.auth_plugin().map(|p| p.as_bytes().to_vec()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mysql_common::proto::MySerialize;
+
+    fn sample_greeting() -> Vec<u8> {
+        let caps = CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_SECURE_CONNECTION
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH
+            | CapabilityFlags::CLIENT_SSL
+            | CapabilityFlags::CLIENT_COMPRESS
+            | CapabilityFlags::CLIENT_DEPRECATE_EOF
+            | CapabilityFlags::CLIENT_SESSION_TRACK;
+        let packet = HandshakePacket::new(
+            10,
+            &b"10.11.19-MariaDB"[..],
+            42,
+            *b"abcdefgh",
+            Some(&b"ijklmnopqrst\0"[..]),
+            caps,
+            45,
+            StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+            Some(&b"mysql_native_password"[..]),
+        )
+        .with_mariadb_ext_capabilities(
+            MariadbCapabilities::MARIADB_CLIENT_CACHE_METADATA
+                | MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS,
+        );
+        let mut out = Vec::new();
+        packet.serialize(&mut out);
+        out
+    }
+
+    #[test]
+    fn greeting_keeps_everything_but_capabilities() {
+        let bytes = sample_greeting();
+        let g = Greeting::parse(&bytes).unwrap();
+        assert_eq!(g.connection_id, 42);
+        assert_eq!(g.version_triple(), Some((10, 11, 19)));
+        let rewritten = g.for_client(&bytes);
+        assert_eq!(rewritten.len(), bytes.len());
+        let again = Greeting::parse(&rewritten).unwrap();
+        assert_eq!(again.connection_id, 42);
+        assert_eq!(again.collation, 45);
+        assert_eq!(again.auth_plugin, b"mysql_native_password");
+        assert!(!again.capabilities.contains(CapabilityFlags::CLIENT_SSL));
+        assert!(!again
+            .capabilities
+            .contains(CapabilityFlags::CLIENT_COMPRESS));
+        assert!(again.capabilities.contains(
+            CapabilityFlags::CLIENT_DEPRECATE_EOF | CapabilityFlags::CLIENT_SESSION_TRACK
+        ));
+        assert_eq!(
+            again.mariadb_capabilities,
+            MariadbCapabilities::MARIADB_CLIENT_STMT_BULK_OPERATIONS
+        );
+        let nonce_at = 1 + "10.11.19-MariaDB".len() + 1 + 4;
+        assert_eq!(&rewritten[nonce_at..nonce_at + 8], b"abcdefgh");
+    }
+
+    #[test]
+    fn truncated_greetings_fail_cleanly() {
+        let bytes = sample_greeting();
+        for len in 0..bytes.len() {
+            let _ = Greeting::parse(&bytes[..len]);
+        }
+        assert!(Greeting::parse(&[9, 0]).is_err());
+    }
+
+    fn hello(caps: CapabilityFlags) -> Vec<u8> {
+        let mut p = Vec::new();
+        p.extend_from_slice(&caps.bits().to_le_bytes());
+        p.extend_from_slice(&(16u32 << 20).to_le_bytes());
+        p.push(45);
+        p.extend_from_slice(&[0u8; 23]);
+        p.extend_from_slice(b"app\0");
+        p.push(0); // empty auth response (secure connection: length byte)
+        p.extend_from_slice(b"shop\0");
+        p.extend_from_slice(b"mysql_native_password\0");
+        p
+    }
+
+    #[test]
+    fn reads_client_hello() {
+        let caps = CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_SECURE_CONNECTION
+            | CapabilityFlags::CLIENT_CONNECT_WITH_DB
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH;
+        let h = ClientHello::parse(&hello(caps), caps).unwrap();
+        assert_eq!(h.user, b"app");
+        assert_eq!(h.database.as_deref(), Some(&b"shop"[..]));
+        assert_eq!(h.collation, 45);
+    }
+
+    #[test]
+    fn refuses_unoffered_tls_and_compression() {
+        let caps = CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SECURE_CONNECTION;
+        let with_ssl = hello(caps | CapabilityFlags::CLIENT_SSL);
+        assert_eq!(
+            ClientHello::parse(&with_ssl[..32], caps),
+            Err(ProtocolError::Unsupported("CLIENT_SSL"))
+        );
+        assert!(ClientHello::parse(&hello(caps | CapabilityFlags::CLIENT_COMPRESS), caps).is_err());
+        for len in 0..40 {
+            let _ = ClientHello::parse(&hello(caps)[..len], caps);
+        }
+    }
+}
