@@ -1,1 +1,21 @@
-//! placeholder
+//! The relay half of Sluice: it accepts clients, logs them in through
+//! their own backend connection (authentication passes through), then
+//! relays every command and streams every response, keeping a typed view
+//! of each session's state (transaction, autocommit, database, prepared
+//! statements) from what the server reports.
+//!
+//! The daemon wires it up: it builds [`ProxySettings`], binds a listener
+//! and hands both to [`serve`] together with a shutdown signal.
+
+mod error;
+mod io;
+mod listener;
+mod login;
+mod relay;
+mod session;
+pub mod session_state;
+mod settings;
+
+pub use error::SessionError;
+pub use listener::{serve, ServeReport};
+pub use settings::ProxySettings;

@@ -1,1 +1,61 @@
-fn main() {}
+//! The Sluice daemon: reads its configuration, starts logging, binds the
+//! listener and runs the proxy until SIGTERM or SIGINT.
+
+mod cli;
+mod logging;
+mod signals;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use crate::cli::Cli;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = sluice_config::load(cli.config.as_deref(), &cli.overrides())
+        .context("invalid configuration")?;
+    if cli.check_config {
+        println!("configuration is valid");
+        return Ok(());
+    }
+    logging::init(&config.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: sluice_config::Config) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.proxy.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.proxy.listen))?;
+    let settings = sluice_proxy::ProxySettings {
+        backend_address: config.backend.address.clone(),
+        connect_timeout: config.backend.connect_timeout,
+        handshake_timeout: config.proxy.handshake_timeout,
+        idle_timeout: config.proxy.idle_timeout,
+        max_connections: config.proxy.max_connections,
+        shutdown_timeout: config.proxy.shutdown_timeout,
+    };
+    tracing::info!(
+        listen = %config.proxy.listen,
+        backend = %config.backend.address,
+        version = env!("CARGO_PKG_VERSION"),
+        "sluice started"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let signal = signals::wait_for_stop().await;
+        tracing::info!(signal, "stopping: no new connections, finishing running commands");
+        let _ = stop_tx.send(true);
+    });
+    let report = sluice_proxy::serve(listener, settings, stop_rx).await;
+    tracing::info!(
+        accepted = report.accepted,
+        abandoned = report.abandoned,
+        "sluice stopped"
+    );
+    Ok(())
+}

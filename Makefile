@@ -1,0 +1,36 @@
+# Sluice: the two commands that matter are `make run` and `make test`.
+
+CARGO ?= cargo
+LISTEN ?= 127.0.0.1:3307
+BACKEND ?= 127.0.0.1:3306
+
+.PHONY: run build release test lint fmt bench-relay bench-batch clean
+
+## Run Sluice on 127.0.0.1:3307 in front of the MariaDB at 127.0.0.1:3306.
+run: release
+	./target/release/sluice --config config/sluice.ini --listen $(LISTEN) --backend $(BACKEND)
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release --bin sluice
+
+## Every test: unit, property and end-to-end (private MariaDB servers).
+test:
+	$(CARGO) build --bin sluice
+	$(CARGO) test --workspace --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Relay overhead: sysbench directly against MariaDB and through Sluice.
+bench-relay: release
+	bash benches/relay.sh
+
+clean:
+	$(CARGO) clean

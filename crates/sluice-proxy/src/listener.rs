@@ -1,0 +1,126 @@
+//! The accept loop: one task per client, a bound on how many run at once,
+//! and a drain with a time limit at shutdown.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::login::{login, refuse, LoginOutcome};
+use crate::session::{Session, SessionEnd};
+use crate::settings::ProxySettings;
+
+/// MariaDB's "Too many connections".
+const ER_CON_COUNT_ERROR: u16 = 1040;
+
+/// What happened over the life of [`serve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeReport {
+    /// Clients accepted.
+    pub accepted: u64,
+    /// Sessions still running when the drain timed out (then dropped).
+    pub abandoned: usize,
+}
+
+/// Accepts clients until `shutdown` turns true, then stops accepting, lets
+/// every session finish the command it is running (up to the shutdown
+/// timeout) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    settings: ProxySettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> ServeReport {
+    let settings = Arc::new(settings);
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let next_id = AtomicU64::new(1);
+    let mut sessions = JoinSet::new();
+    let session_shutdown = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    let span = tracing::info_span!("client", id, %peer);
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        tracing::warn!(parent: &span, max = settings.max_connections, "too many connections");
+                        sessions.spawn(async move {
+                            let mut stream = stream;
+                            refuse(&mut stream, ER_CON_COUNT_ERROR, b"08004", "Too many connections").await;
+                        });
+                        continue;
+                    };
+                    let settings = settings.clone();
+                    let shutdown = session_shutdown.clone();
+                    sessions.spawn(
+                        async move {
+                            run_client(stream, &settings, shutdown).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
+                }
+                Err(e) => {
+                    // Out of file descriptors or similar: back off rather
+                    // than spin.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let accepted = next_id.load(Ordering::Relaxed) - 1;
+    tracing::info!(sessions = sessions.len(), "draining");
+    let drained = tokio::time::timeout(settings.shutdown_timeout, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    let abandoned = if drained.is_err() {
+        let left = sessions.len();
+        tracing::warn!(left, "drain timed out; closing remaining sessions");
+        sessions.abort_all();
+        left
+    } else {
+        0
+    };
+    ServeReport {
+        accepted,
+        abandoned,
+    }
+}
+
+async fn run_client(stream: TcpStream, settings: &ProxySettings, mut shutdown: watch::Receiver<bool>) {
+    let logged_in = match tokio::time::timeout(settings.handshake_timeout, login(stream, settings)).await {
+        Err(_) => {
+            tracing::info!(timeout = ?settings.handshake_timeout, "login timed out");
+            return;
+        }
+        Ok(Err(e)) if e.is_disconnect() => {
+            tracing::debug!(error = %e, "client left during login");
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "login failed");
+            return;
+        }
+        Ok(Ok(LoginOutcome::Refused)) => {
+            tracing::debug!("backend refused the login");
+            return;
+        }
+        Ok(Ok(LoginOutcome::LoggedIn(logged_in))) => logged_in,
+    };
+    let backend_id = logged_in.greeting.connection_id;
+    tracing::debug!(backend_id, user = %String::from_utf8_lossy(&logged_in.hello.user), "logged in");
+    match Session::new(*logged_in).run(settings, &mut shutdown).await {
+        Ok(SessionEnd::ClientLeft) => tracing::debug!(backend_id, "client left"),
+        Ok(end) => tracing::info!(backend_id, ?end, "session closed"),
+        Err(e) if e.is_disconnect() => tracing::info!(backend_id, error = %e, "peer disconnected"),
+        Err(e) => tracing::warn!(backend_id, error = %e, "session closed"),
+    }
+}

@@ -1,0 +1,318 @@
+//! One client session after login: read a command, relay it to the
+//! client's own backend connection, stream the response back, and keep
+//! the session state up to date from what the server reported.
+
+use sluice_protocol::caps::SessionCaps;
+use sluice_protocol::command::{code, command_name, response_shape, Command};
+use sluice_protocol::ok::OkInfo;
+use sluice_protocol::packet::{HEADER_LEN, MAX_PAYLOAD_LEN};
+use sluice_protocol::response::{Event, Next, ResponseTracker};
+use sluice_protocol::stmt::ExecuteParams;
+use sluice_protocol::ProtocolError;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+
+use crate::error::{Peer, SessionError};
+use crate::io::PacketStream;
+use crate::login::LoggedIn;
+use crate::relay::{relay_client_file, relay_response, ResponseObserver};
+use crate::session_state::SessionState;
+use crate::settings::ProxySettings;
+
+/// How a session loop ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionEnd {
+    /// COM_QUIT or the client closed its socket between commands.
+    ClientLeft,
+    /// The client was idle longer than the idle timeout.
+    IdleTimeout,
+    /// Sluice is shutting down and the session was idle.
+    Shutdown,
+    /// A replication stream ended.
+    StreamEnded,
+}
+
+pub(crate) struct Session {
+    client: PacketStream,
+    backend: PacketStream,
+    caps: SessionCaps,
+    state: SessionState,
+}
+
+impl Session {
+    pub(crate) fn new(login: LoggedIn) -> Session {
+        Session {
+            client: login.client,
+            backend: login.backend,
+            caps: login.caps,
+            state: login.state,
+        }
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        settings: &ProxySettings,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<SessionEnd, SessionError> {
+        loop {
+            let waited = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(SessionEnd::Shutdown),
+                waited = wait_for_command(&mut self.client, settings) => waited?,
+            };
+            match waited {
+                Waited::Command => {}
+                Waited::Closed => return Ok(SessionEnd::ClientLeft),
+                Waited::Idle => return Ok(SessionEnd::IdleTimeout),
+            }
+            match self.handle_command().await? {
+                Handled::Continue => {}
+                Handled::Quit => return Ok(SessionEnd::ClientLeft),
+                Handled::Stream => return self.stream().await,
+            }
+        }
+    }
+
+    async fn handle_command(&mut self) -> Result<Handled, SessionError> {
+        let header = self.client.peek_header().await?;
+        if header.seq != 0 {
+            return Err(SessionError::protocol(Peer::Client)(
+                ProtocolError::OutOfOrder {
+                    expected: 0,
+                    got: header.seq,
+                },
+            ));
+        }
+        if header.payload_len == 0 {
+            return Err(SessionError::protocol(Peer::Client)(
+                ProtocolError::Malformed {
+                    what: "command",
+                    detail: "empty packet".into(),
+                },
+            ));
+        }
+        if header.payload_len == MAX_PAYLOAD_LEN {
+            // A command of 16 MiB or more: relayed as a stream, read only
+            // for its command byte.
+            self.client.ensure(HEADER_LEN + 1).await?;
+            let command_byte = self.client.buf[HEADER_LEN];
+            tracing::trace!(command = command_name(command_byte), "large command");
+            self.client.forward_logical_packet(&mut self.backend).await?;
+            self.after_forward(command_byte, None).await?;
+            return Ok(Handled::Continue);
+        }
+        let packet = self.client.read_packet().await?;
+        let command_byte = packet.bytes[HEADER_LEN];
+        tracing::trace!(command = command_name(command_byte), "command");
+        self.backend.write_all(&packet.bytes).await?;
+        self.after_forward(command_byte, Some(&packet.bytes[HEADER_LEN..]))
+            .await
+    }
+
+    /// Relays the response to a command already sent to the backend, then
+    /// updates the session state.
+    async fn after_forward(
+        &mut self,
+        command_byte: u8,
+        payload: Option<&[u8]>,
+    ) -> Result<Handled, SessionError> {
+        let command = payload.and_then(|p| Command::parse(p).ok());
+        let shape = response_shape(command_byte);
+        let mut tracker = ResponseTracker::new(shape, self.caps);
+        let mut observer = CommandObserver {
+            caps: self.caps,
+            state: &mut self.state,
+            command,
+            failed: false,
+            schema_reported: false,
+        };
+        let mut next = tracker.initial();
+        loop {
+            match next {
+                Next::ServerPacket => {
+                    next = relay_response(
+                        &mut self.backend,
+                        &mut self.client,
+                        &mut tracker,
+                        &mut observer,
+                    )
+                    .await?;
+                }
+                Next::ClientFile => {
+                    relay_client_file(&mut self.client, &mut self.backend).await?;
+                    tracker.client_done();
+                    next = Next::ServerPacket;
+                }
+                Next::ClientAuth => {
+                    let round = self.client.read_small_packet().await?;
+                    self.backend.write_all(&round.bytes).await?;
+                    tracker.client_done();
+                    next = Next::ServerPacket;
+                }
+                Next::Stream => return Ok(Handled::Stream),
+                Next::Done => break,
+            }
+        }
+        if let Some(status) = tracker.status() {
+            observer.state.on_status(status);
+        }
+        observer.finish();
+        Ok(if command_byte == code::QUIT {
+            Handled::Quit
+        } else {
+            Handled::Continue
+        })
+    }
+
+    /// Replication: the connection never returns to commands.
+    async fn stream(mut self) -> Result<SessionEnd, SessionError> {
+        if !self.backend.buf.is_empty() {
+            self.client.write_all(&self.backend.buf).await?;
+            self.backend.buf.clear();
+        }
+        if !self.client.buf.is_empty() {
+            self.backend.write_all(&self.client.buf).await?;
+            self.client.buf.clear();
+        }
+        let _ = tokio::io::copy_bidirectional(&mut self.client.stream, &mut self.backend.stream)
+            .await;
+        let _ = self.client.stream.shutdown().await;
+        Ok(SessionEnd::StreamEnded)
+    }
+}
+
+enum Handled {
+    Continue,
+    Quit,
+    Stream,
+}
+
+enum Waited {
+    Command,
+    Closed,
+    Idle,
+}
+
+/// Waits until the client sends the first bytes of a command, or leaves.
+async fn wait_for_command(
+    client: &mut PacketStream,
+    settings: &ProxySettings,
+) -> Result<Waited, SessionError> {
+    if !client.buf.is_empty() {
+        return Ok(Waited::Command);
+    }
+    let read = async {
+        match client.fill().await {
+            Ok(()) => Ok(Waited::Command),
+            Err(e) if e.is_disconnect() => Ok(Waited::Closed),
+            Err(e) => Err(e),
+        }
+    };
+    match settings.idle_timeout {
+        Some(limit) => match tokio::time::timeout(limit, read).await {
+            Ok(result) => result,
+            Err(_) => Ok(Waited::Idle),
+        },
+        None => read.await,
+    }
+}
+
+/// Keeps the session state in step with one command's response.
+struct CommandObserver<'a, 'c> {
+    caps: SessionCaps,
+    state: &'a mut SessionState,
+    command: Option<Command<'c>>,
+    failed: bool,
+    schema_reported: bool,
+}
+
+impl ResponseObserver for CommandObserver<'_, '_> {
+    fn observe(&mut self, event: Event, payload: Option<&[u8]>) {
+        match event {
+            Event::Ok => {
+                let Some(ok) = payload.and_then(|p| OkInfo::parse(p, self.caps.session_track()).ok())
+                else {
+                    return;
+                };
+                self.state.on_status(ok.status);
+                if !ok.session_state.is_empty() {
+                    self.schema_reported = true;
+                    self.state.on_session_state(ok.session_state);
+                }
+            }
+            Event::Err => {
+                self.failed = true;
+                self.state.on_error();
+            }
+            Event::Prepared(ok) => {
+                if let Some(Command::StmtPrepare(sql)) = self.command {
+                    self.state
+                        .on_prepared(ok.stmt_id, sql, ok.num_params, ok.num_columns);
+                }
+            }
+            Event::ResultSetEnd | Event::Other => {}
+        }
+    }
+}
+
+impl CommandObserver<'_, '_> {
+    /// Bookkeeping that depends on the command and whether it succeeded.
+    fn finish(self) {
+        let Some(command) = self.command else {
+            if !self.schema_reported {
+                // A command too large to read may have changed anything.
+                self.state.forget_database();
+            }
+            return;
+        };
+        match command {
+            Command::InitDb(name) if !self.failed => self.state.on_database_selected(name),
+            Command::Query(sql) if !self.schema_reported && mentions_use(sql) => {
+                self.state.forget_database()
+            }
+            Command::StmtExecute {
+                stmt_id, params, ..
+            } => {
+                let num_params = self.state.statement(stmt_id).map(|s| s.num_params);
+                if let Some(types) = num_params
+                    .and_then(|n| ExecuteParams::parse(params, n).ok())
+                    .and_then(|p| p.param_types())
+                {
+                    self.state.on_types_bound(stmt_id, types);
+                }
+            }
+            Command::StmtClose { stmt_id } => self.state.on_statement_closed(stmt_id),
+            Command::ResetConnection if !self.failed => self.state.on_reset(),
+            Command::ChangeUser if !self.failed => {
+                self.state.on_user_changed();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether a statement may contain `USE db` (case-insensitive word). Only
+/// consulted when the server did not report the schema itself; a false
+/// positive costs nothing but an unknown database.
+fn mentions_use(sql: &[u8]) -> bool {
+    sql.windows(3).enumerate().any(|(i, w)| {
+        w.eq_ignore_ascii_case(b"use")
+            && (i == 0 || !sql[i - 1].is_ascii_alphanumeric() && sql[i - 1] != b'_')
+            && sql
+                .get(i + 3)
+                .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'_')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions_use;
+
+    #[test]
+    fn use_detection() {
+        assert!(mentions_use(b"USE shop"));
+        assert!(mentions_use(b"select 1; use `x`"));
+        assert!(!mentions_use(b"SELECT user FROM users"));
+        assert!(!mentions_use(b"SELECT reuse"));
+    }
+}
