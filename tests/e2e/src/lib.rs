@@ -216,3 +216,53 @@ pub fn row_strings(row: mysql_async::Row) -> Vec<Option<String>> {
         })
         .collect()
 }
+
+/// A private MariaDB with Sluice in front of it. Sluice is dropped first.
+#[derive(Debug)]
+pub struct Pair {
+    pub sluice: Sluice,
+    pub db: MariaDb,
+}
+
+impl Pair {
+    /// Starts a default MariaDB and a default Sluice in front of it.
+    pub async fn start() -> Pair {
+        let db = MariaDb::start().await;
+        let sluice = Sluice::start(&db).await;
+        Pair { sluice, db }
+    }
+
+    /// A root connection through Sluice.
+    pub async fn conn(&self) -> mysql_async::Conn {
+        self.sluice.root_conn().await
+    }
+
+    /// A root connection straight to MariaDB.
+    pub async fn direct(&self) -> mysql_async::Conn {
+        self.db.root_conn().await
+    }
+
+    /// A raw-protocol root connection through Sluice.
+    pub async fn raw(&self) -> raw::RawConn {
+        raw::RawConn::connect(self.sluice.addr())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "raw connection through sluice: {e:#}\nsluice log tail:\n{}",
+                    self.sluice.log_tail(40)
+                )
+            })
+    }
+
+    /// A raw-protocol root connection straight to MariaDB.
+    pub async fn raw_direct(&self) -> raw::RawConn {
+        raw::RawConn::connect(self.db.addr())
+            .await
+            .expect("raw connection to MariaDB")
+    }
+
+    /// The `mariadb` CLI pointed at Sluice.
+    pub fn cli(&self) -> cli::Cli {
+        cli::Cli::new(self.sluice.port())
+    }
+}

@@ -43,6 +43,7 @@ const TEMPLATE_REVISION: u32 = 1;
 #[derive(Debug, Default, Clone)]
 pub struct MariaDbBuilder {
     args: Vec<String>,
+    port: Option<u16>,
 }
 
 impl MariaDbBuilder {
@@ -62,6 +63,12 @@ impl MariaDbBuilder {
         self
     }
 
+    /// Listens on this port instead of a free one (no retry if it is taken).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
     /// Copies the template data dir, starts `mariadbd` on a free port and
     /// waits until it answers `SELECT 1`. Panics with the error log tail if
     /// it does not come up.
@@ -74,7 +81,7 @@ impl MariaDbBuilder {
             let data = dir.join("data");
             std::fs::create_dir_all(&dir).expect("create instance dir");
             copy_dir(&template, &data).expect("copy template data dir");
-            let port = free_port();
+            let port = self.port.unwrap_or_else(free_port);
             let child = spawn_server(&dir, &data, port, &self.args);
             let mut db = MariaDb {
                 child: Some(child),
@@ -83,12 +90,12 @@ impl MariaDbBuilder {
             };
             match db.wait_ready(Duration::from_secs(60)).await {
                 Ok(()) => return db,
-                Err(StartError::PortTaken(msg)) => {
+                Err(StartError::PortTaken(msg)) if self.port.is_none() => {
                     last_failure = msg;
                     drop(db);
                     continue;
                 }
-                Err(StartError::Failed(msg)) => {
+                Err(StartError::PortTaken(msg)) | Err(StartError::Failed(msg)) => {
                     drop(db);
                     panic!("{msg}");
                 }

@@ -154,6 +154,16 @@ impl Sluice {
         }
     }
 
+    /// Panics if the daemon log shows a Rust panic (no-op in direct mode).
+    pub fn assert_no_panic(&self) {
+        let log = self.log_contents();
+        assert!(
+            !log.contains("panicked"),
+            "sluice panicked; log tail:\n{}",
+            self.log_tail(60)
+        );
+    }
+
     /// Port clients connect to.
     pub fn port(&self) -> u16 {
         self.port
