@@ -1,1 +1,348 @@
-//! placeholder
+//! Statement classifier for Sluice: what may Sluice do with a statement?
+//!
+//! [`classify`] reads a statement text (the client's raw bytes) and says
+//! what [`Kind`] of statement it is, whether it may change data
+//! ([`Classification::writable`]), which hints its comments carry, and —
+//! for the one statement shape Sluice batches, a single-row `INSERT … VALUES
+//! (…)` — either the [`BatchableInsert`] shape (target, columns, row span,
+//! [`ShapeKey`]) or the [`NotBatchable`] reason.
+//!
+//! The crate is pure: no I/O, no async. A [`Classifier`] owns a bounded,
+//! thread-safe cache of shape verdicts; on a cached shape sqlparser is not
+//! run at all, only a hand-written lexer and the row-value grammar.
+//!
+//! ```
+//! use sluice_classifier::{classify, Kind, NotBatchable, WriteKind};
+//!
+//! let sql = b"INSERT INTO shop.orders (id, note) VALUES (7, 'hi') /* batch:20 */";
+//! let c = classify(sql);
+//! assert_eq!(c.kind, Kind::Write(WriteKind::Insert));
+//! assert!(c.writable());
+//! assert_eq!(c.hints.batch_ms, Some(20));
+//! let shape = c.batchable().expect("batchable");
+//! assert_eq!((shape.schema(), shape.table()), (Some("shop"), "orders"));
+//! assert_eq!(shape.columns(), ["id", "note"]);
+//! assert_eq!(&sql[shape.row()], b"(7, 'hi')");
+//!
+//! let c = classify(b"INSERT IGNORE INTO t VALUES (1)");
+//! assert_eq!(c.batchable().unwrap_err(), NotBatchable::Ignore);
+//! assert_eq!(NotBatchable::Ignore.as_str(), "ignore");
+//! ```
+#![deny(missing_docs)]
+
+mod cache;
+mod cold;
+mod hints;
+mod insert;
+mod kind;
+mod lexer;
+mod render;
+mod shape;
+mod values;
+
+use std::sync::{Arc, OnceLock};
+
+pub use hints::Hints;
+pub use kind::{
+    Ddl, DdlOp, DdlTarget, Kind, OtherKind, ReadKind, SessionKind, TableName, TransactionKind,
+    WriteKind,
+};
+pub use render::{render_row, render_value, BoundValue, RenderError, RenderOptions};
+pub use shape::{splice, BatchableInsert, NotBatchable, ShapeKey, SpliceError};
+
+use cache::ShapeCache;
+use kind::Code;
+use lexer::{lex, same_boundaries, LexConfig, Lexed, Tok};
+use shape::Frame;
+
+/// Everything the classifier says about one statement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    /// The statement's kind.
+    pub kind: Kind,
+    /// Hints found in its comments.
+    pub hints: Hints,
+    batch: Result<BatchableInsert, NotBatchable>,
+}
+
+impl Classification {
+    /// True for anything that may change data; see [`Kind::writable`].
+    pub fn writable(&self) -> bool {
+        self.kind.writable()
+    }
+
+    /// The batchable INSERT shape, or why the statement is not batchable.
+    pub fn batchable(&self) -> Result<&BatchableInsert, NotBatchable> {
+        self.batch.as_ref().map_err(|r| *r)
+    }
+
+    /// The batchable INSERT shape, taken by value.
+    pub fn into_batchable(self) -> Result<BatchableInsert, NotBatchable> {
+        self.batch
+    }
+}
+
+/// How the session reads backslashes in string literals (its `sql_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EscapeMode {
+    /// Not known: a statement whose token boundaries differ between the
+    /// modes (e.g. `'it\'s'`) is not batchable.
+    #[default]
+    Unknown,
+    /// Backslash escapes on (the default `sql_mode`); `ANSI_QUOTES` may or
+    /// may not be set.
+    Backslash,
+    /// `NO_BACKSLASH_ESCAPES` is set.
+    NoBackslash,
+}
+
+/// Options of [`Classifier::classify_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Options {
+    /// The text is a prepared statement (`COM_STMT_PREPARE`): `?`
+    /// placeholders are allowed in the row.
+    pub prepared: bool,
+    /// The session's backslash mode.
+    pub escapes: EscapeMode,
+}
+
+/// A classifier with a bounded cache of shapes, shared across connections
+/// (it is `Send + Sync`; wrap it in an `Arc`).
+///
+/// ```
+/// use sluice_classifier::Classifier;
+///
+/// let classifier = Classifier::new(1024);
+/// let a = classifier.classify(b"INSERT INTO t (a) VALUES (1)");
+/// let b = classifier.classify(b"INSERT INTO t (a) VALUES (-2) -- batch:5");
+/// let (sa, sb) = (a.batchable().unwrap(), b.batchable().unwrap());
+/// assert_eq!(sa.shape_key(), sb.shape_key());
+/// assert_eq!(classifier.cached_shapes(), 1);
+/// ```
+pub struct Classifier {
+    cache: ShapeCache,
+}
+
+impl Default for Classifier {
+    fn default() -> Self {
+        Classifier::new(Classifier::DEFAULT_CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("cached_shapes", &self.cache.len())
+            .field("capacity", &self.cache.capacity())
+            .finish()
+    }
+}
+
+/// Classify a text-protocol statement (`COM_QUERY`) with a process-wide
+/// [`Classifier`].
+pub fn classify(sql: &[u8]) -> Classification {
+    global().classify(sql)
+}
+
+/// Classify a prepared statement text (`COM_STMT_PREPARE`) with a
+/// process-wide [`Classifier`]: `?` placeholders are allowed in the row,
+/// and [`BatchableInsert::placeholders`] lists them.
+pub fn classify_prepared(sql: &[u8]) -> Classification {
+    global().classify_prepared(sql)
+}
+
+fn global() -> &'static Classifier {
+    static GLOBAL: OnceLock<Classifier> = OnceLock::new();
+    GLOBAL.get_or_init(Classifier::default)
+}
+
+impl Classifier {
+    /// Cache capacity of [`Classifier::default`].
+    pub const DEFAULT_CAPACITY: usize = 4096;
+
+    /// A classifier caching at most `capacity` shapes (0: no cache).
+    pub fn new(capacity: usize) -> Self {
+        Classifier {
+            cache: ShapeCache::new(capacity),
+        }
+    }
+
+    /// Number of shapes cached now.
+    pub fn cached_shapes(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Classify a text-protocol statement, escape mode unknown.
+    pub fn classify(&self, sql: &[u8]) -> Classification {
+        self.classify_with(sql, Options::default())
+    }
+
+    /// Classify a prepared statement text, escape mode unknown.
+    pub fn classify_prepared(&self, sql: &[u8]) -> Classification {
+        self.classify_with(
+            sql,
+            Options {
+                prepared: true,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Classify with explicit options.
+    pub fn classify_with(&self, sql: &[u8], opts: Options) -> Classification {
+        let cfg = match opts.escapes {
+            EscapeMode::NoBackslash => LexConfig {
+                escapes_single: false,
+                escapes_double: false,
+                run_conditional: true,
+            },
+            _ => LexConfig::DEFAULT,
+        };
+        let lexed = lex(sql, cfg);
+        let code = Code::new(sql, &lexed.tokens);
+        let kind = kind::detect(&code, 0);
+        let hints = hints::collect(sql, &lexed.tokens);
+        let batch = self.batchability(sql, &lexed, &code, &kind, &hints, opts, cfg);
+        Classification { kind, hints, batch }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn batchability(
+        &self,
+        sql: &[u8],
+        lexed: &Lexed,
+        code: &Code<'_>,
+        kind: &Kind,
+        hints: &Hints,
+        opts: Options,
+        cfg: LexConfig,
+    ) -> Result<BatchableInsert, NotBatchable> {
+        match kind {
+            Kind::Write(WriteKind::Insert) => {}
+            Kind::Write(WriteKind::Replace) => return Err(NotBatchable::Replace),
+            _ => return Err(NotBatchable::NotInsert),
+        }
+        if code.toks.first().is_some_and(|t| t.is_kw(sql, "SET")) {
+            return Err(NotBatchable::SetStatement);
+        }
+        if code.toks.first().is_some_and(|t| !t.is_kw(sql, "INSERT")) {
+            // `WITH … INSERT`, `ANALYZE INSERT`, …
+            return Err(NotBatchable::ParseFailure);
+        }
+        if ambiguous(sql, lexed, opts.escapes) {
+            return Err(NotBatchable::AmbiguousEscapes);
+        }
+        if lexed.tokens.iter().any(|t| t.tok == Tok::Error) {
+            return Err(NotBatchable::ParseFailure);
+        }
+        let shape = self.shape(sql, lexed, code, opts.prepared)?;
+        if lexed.saw_conditional {
+            // The server may or may not run the conditional comments: the
+            // verdict must be the same both ways.
+            let alt_lexed = lex(
+                sql,
+                LexConfig {
+                    run_conditional: false,
+                    ..cfg
+                },
+            );
+            let alt_code = Code::new(sql, &alt_lexed.tokens);
+            let same_kind = kind::detect(&alt_code, 0) == *kind;
+            let alt = self.shape(sql, &alt_lexed, &alt_code, opts.prepared);
+            match alt {
+                Ok(a) if same_kind && a.row == shape.row && a.columns() == shape.columns() => {}
+                _ => return Err(NotBatchable::ConditionalComment),
+            }
+        }
+        if hints.batch_ms == Some(0) {
+            return Err(NotBatchable::HintNoBatch);
+        }
+        Ok(shape)
+    }
+
+    /// Locate the row, look the shape up (or ask sqlparser), check the row.
+    fn shape(
+        &self,
+        sql: &[u8],
+        lexed: &Lexed,
+        code: &Code<'_>,
+        prepared: bool,
+    ) -> Result<BatchableInsert, NotBatchable> {
+        let located = insert::locate(code)?;
+        let (open, close) = (&code.toks[located.open], &code.toks[located.close]);
+        let row = open.start..close.end;
+        let tuple = values::check_tuple(sql, &code.toks[located.open..=located.close], prepared)?;
+        let mut key = Vec::with_capacity(sql.len());
+        if insert::key_bytes(
+            sql,
+            &lexed.tokens,
+            row.start,
+            row.end,
+            tuple.values,
+            &mut key,
+        ) {
+            return Err(NotBatchable::PlaceholderOutsideRow);
+        }
+        if insert::markers_inside(&lexed.tokens, row.start, row.end) {
+            return Err(NotBatchable::UnsupportedExpression);
+        }
+        let frame = match self.cache.get(&key) {
+            Some(verdict) => verdict?,
+            None => {
+                let expect = cold::Expect {
+                    columns: located.columns.len(),
+                    values: tuple.values,
+                };
+                let text = cold::parser_text(sql, &lexed.tokens);
+                let verdict = cold::verdict(&text, &expect);
+                let key: Arc<[u8]> = Arc::from(key.as_slice());
+                let verdict = verdict.map(|()| {
+                    Arc::new(Frame {
+                        key: ShapeKey(key.clone()),
+                        table: located.table,
+                        columns: located.columns,
+                        values: tuple.values,
+                    })
+                });
+                // A parse failure may come from the row's bytes, which are
+                // not part of the key: never cache it.
+                if !matches!(verdict, Err(NotBatchable::ParseFailure)) {
+                    self.cache.insert(key, verdict.clone());
+                }
+                verdict?
+            }
+        };
+        Ok(BatchableInsert {
+            frame,
+            row,
+            len: sql.len(),
+            placeholders: tuple.placeholders,
+        })
+    }
+}
+
+/// Would the token boundaries differ under another reading of
+/// backslashes or double quotes?
+fn ambiguous(sql: &[u8], lexed: &Lexed, mode: EscapeMode) -> bool {
+    if lexed.charset_ambiguous {
+        return true;
+    }
+    if !lexed.saw_backslash {
+        return false;
+    }
+    let alt = match mode {
+        EscapeMode::NoBackslash => return false,
+        EscapeMode::Unknown => LexConfig {
+            escapes_single: false,
+            escapes_double: false,
+            run_conditional: true,
+        },
+        // ANSI_QUOTES turns `"…"` into identifiers, without escapes.
+        EscapeMode::Backslash => LexConfig {
+            escapes_single: true,
+            escapes_double: false,
+            run_conditional: true,
+        },
+    };
+    !same_boundaries(lexed, &lex(sql, alt))
+}

@@ -1,0 +1,180 @@
+//! Finding the row tuple of an `INSERT` and building its shape key, from
+//! the lexer's tokens alone (the fast path).
+//!
+//! The recogniser reads `INSERT [modifiers] [INTO] [schema.]table
+//! [PARTITION (…)] [(cols)] VALUES|VALUE (row) [;]`. Clauses that make a
+//! statement unbatchable and that are visible without a parser (IGNORE,
+//! SET form, several rows, ON DUPLICATE KEY UPDATE, …) are reported here;
+//! the final word on a new shape is sqlparser's ([`crate::cold`]).
+
+use crate::kind::{Code, TableName};
+use crate::lexer::{Tok, Token};
+use crate::shape::NotBatchable;
+
+/// A located single-row INSERT.
+#[derive(Debug)]
+pub(crate) struct Located {
+    /// Index (in `Code::toks`) of the tuple's `(`.
+    pub(crate) open: usize,
+    /// Index (in `Code::toks`) of the tuple's `)`.
+    pub(crate) close: usize,
+    pub(crate) table: TableName,
+    pub(crate) columns: Vec<String>,
+}
+
+/// Recognise the statement's structure; `code` starts at `INSERT`.
+pub(crate) fn locate(code: &Code<'_>) -> Result<Located, NotBatchable> {
+    let sql = code.sql;
+    let toks = &code.toks;
+    let kw = |i: usize, k: &str| toks.get(i).is_some_and(|t| t.is_kw(sql, k));
+    let tok = |i: usize| toks.get(i).map(|t| t.tok);
+    if !kw(0, "INSERT") {
+        return Err(NotBatchable::NotInsert);
+    }
+    let mut i = 1;
+    if kw(i, "LOW_PRIORITY") || kw(i, "DELAYED") || kw(i, "HIGH_PRIORITY") {
+        return Err(NotBatchable::PriorityModifier);
+    }
+    if kw(i, "IGNORE") {
+        return Err(NotBatchable::Ignore);
+    }
+    if kw(i, "INTO") {
+        i += 1;
+    }
+    let (table, next) = code.table_name(i).ok_or(NotBatchable::ParseFailure)?;
+    i = next;
+    if kw(i, "PARTITION") {
+        return Err(NotBatchable::Partition);
+    }
+    let mut columns = Vec::new();
+    if tok(i) == Some(Tok::LParen) {
+        if kw(i + 1, "SELECT") || kw(i + 1, "WITH") || tok(i + 1) == Some(Tok::LParen) {
+            return Err(NotBatchable::SelectSource);
+        }
+        i += 1;
+        if tok(i) == Some(Tok::RParen) {
+            i += 1;
+        } else {
+            loop {
+                // `col`, `t.col` or `db.t.col`: the column is the last part.
+                let mut name = code.ident(i).ok_or(NotBatchable::ParseFailure)?;
+                i += 1;
+                while tok(i) == Some(Tok::Dot) {
+                    name = code.ident(i + 1).ok_or(NotBatchable::ParseFailure)?;
+                    i += 2;
+                }
+                columns.push(name);
+                match tok(i) {
+                    Some(Tok::Comma) => i += 1,
+                    Some(Tok::RParen) => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return Err(NotBatchable::ParseFailure),
+                }
+            }
+        }
+    }
+    if kw(i, "SET") {
+        return Err(NotBatchable::SetForm);
+    }
+    if kw(i, "SELECT") || kw(i, "WITH") || kw(i, "TABLE") || tok(i) == Some(Tok::LParen) {
+        return Err(NotBatchable::SelectSource);
+    }
+    if !(kw(i, "VALUES") || kw(i, "VALUE")) {
+        return Err(NotBatchable::ParseFailure);
+    }
+    i += 1;
+    if tok(i) != Some(Tok::LParen) {
+        return Err(NotBatchable::ParseFailure);
+    }
+    let open = i;
+    let close = matching_paren(toks, open).ok_or(NotBatchable::ParseFailure)?;
+    i = close + 1;
+    match tok(i) {
+        None => {}
+        Some(Tok::Semi) if i + 1 < toks.len() => return Err(NotBatchable::MultiStatement),
+        Some(Tok::Semi) => {}
+        Some(Tok::Comma) => return Err(NotBatchable::SeveralRows),
+        Some(Tok::Word) if kw(i, "ON") => return Err(NotBatchable::OnDuplicateKeyUpdate),
+        Some(Tok::Word) if kw(i, "AS") => return Err(NotBatchable::RowAlias),
+        Some(Tok::Word) if kw(i, "RETURNING") => return Err(NotBatchable::Returning),
+        Some(_) => return Err(NotBatchable::ParseFailure),
+    }
+    Ok(Located {
+        open,
+        close,
+        table,
+        columns,
+    })
+}
+
+fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, t) in toks.iter().enumerate().skip(open) {
+        match t.tok {
+            Tok::LParen => depth += 1,
+            Tok::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            Tok::Semi => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Build the shape key bytes: every significant token outside the row
+/// (length-prefixed, so the encoding is unambiguous), the row replaced by
+/// a marker carrying its number of values, a final `;` left out.
+///
+/// Also reports whether a `?` lies outside the row.
+pub(crate) fn key_bytes(
+    sql: &[u8],
+    tokens: &[Token],
+    row_start: usize,
+    row_end: usize,
+    values: usize,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    let mut placeholder_outside = false;
+    let mut marked = false;
+    let last_code = tokens
+        .iter()
+        .rposition(|t| !t.tok.is_trivia())
+        .filter(|&i| tokens[i].tok == Tok::Semi && tokens[i].start >= row_end);
+    for (i, t) in tokens.iter().enumerate() {
+        if t.tok.is_trivia() || Some(i) == last_code {
+            continue;
+        }
+        if t.start >= row_start && t.end <= row_end {
+            if !marked {
+                marked = true;
+                out.extend_from_slice(&u32::MAX.to_le_bytes());
+                out.extend_from_slice(&(values as u64).to_le_bytes());
+            }
+            continue;
+        }
+        if t.tok == Tok::Placeholder {
+            placeholder_outside = true;
+        }
+        let b = t.bytes(sql);
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    placeholder_outside
+}
+
+/// True if an optimizer hint or executable-comment marker lies inside the
+/// row (its bytes would be cut in two by splicing).
+pub(crate) fn markers_inside(tokens: &[Token], row_start: usize, row_end: usize) -> bool {
+    tokens.iter().any(|t| {
+        matches!(t.tok, Tok::ExecOpen | Tok::ExecClose | Tok::OptimizerHint)
+            && t.start >= row_start
+            && t.end <= row_end
+    })
+}

@@ -1,0 +1,336 @@
+//! The batchable INSERT shape, its key, the reasons a statement is not
+//! batchable, and splicing rows into one statement.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::kind::TableName;
+
+/// Why a statement is not batchable. [`NotBatchable::as_str`] gives a
+/// stable snake_case label for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotBatchable {
+    /// Not an `INSERT` at all.
+    NotInsert,
+    /// `REPLACE` (deletes rows; its affected-rows count is per statement).
+    Replace,
+    /// `INSERT IGNORE`.
+    Ignore,
+    /// `ON DUPLICATE KEY UPDATE`.
+    OnDuplicateKeyUpdate,
+    /// `VALUES (…) AS alias` row alias.
+    RowAlias,
+    /// `INSERT … SELECT` / `TABLE` / a query as source.
+    SelectSource,
+    /// `INSERT … SET col = …`.
+    SetForm,
+    /// `RETURNING …`.
+    Returning,
+    /// `PARTITION (…)`.
+    Partition,
+    /// `LOW_PRIORITY`, `DELAYED` or `HIGH_PRIORITY`.
+    PriorityModifier,
+    /// More than one row tuple.
+    SeveralRows,
+    /// Several statements in one text.
+    MultiStatement,
+    /// MariaDB `SET STATEMENT … FOR INSERT …`.
+    SetStatement,
+    /// A session-dependent function in the values (`LAST_INSERT_ID()`,
+    /// `CONNECTION_ID()`, `USER()`, `GET_LOCK()`, `SLEEP()`, …).
+    SessionFunction,
+    /// A function that is not on the list of known deterministic or
+    /// per-row builtins (stored functions, UDFs, unlisted builtins).
+    UnknownFunction,
+    /// A sequence function (`NEXTVAL`, `NEXT VALUE FOR`, `LASTVAL`, …).
+    Sequence,
+    /// A user variable (`@x`).
+    UserVariable,
+    /// A system variable (`@@x`).
+    SystemVariable,
+    /// A subquery in the values.
+    Subquery,
+    /// A `?` placeholder in a text-protocol statement.
+    Placeholder,
+    /// A `?` placeholder outside the row tuple.
+    PlaceholderOutsideRow,
+    /// An expression outside the accepted value grammar (column
+    /// references, `CASE`, `INTERVAL`, `CAST`, comparison operators, …).
+    UnsupportedExpression,
+    /// The text's token boundaries depend on `NO_BACKSLASH_ESCAPES`,
+    /// `ANSI_QUOTES` or a multibyte character set.
+    AmbiguousEscapes,
+    /// A version-conditional comment (`/*!50100 …*/`, `/*M! …*/`) whose
+    /// execution would change the verdict.
+    ConditionalComment,
+    /// The statement carries the hint `batch:0`.
+    HintNoBatch,
+    /// The statement does not parse.
+    ParseFailure,
+}
+
+impl NotBatchable {
+    /// The metric label: snake_case and stable.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NotBatchable::NotInsert => "not_insert",
+            NotBatchable::Replace => "replace",
+            NotBatchable::Ignore => "ignore",
+            NotBatchable::OnDuplicateKeyUpdate => "on_duplicate_key_update",
+            NotBatchable::RowAlias => "row_alias",
+            NotBatchable::SelectSource => "select_source",
+            NotBatchable::SetForm => "set_form",
+            NotBatchable::Returning => "returning",
+            NotBatchable::Partition => "partition",
+            NotBatchable::PriorityModifier => "priority_modifier",
+            NotBatchable::SeveralRows => "several_rows",
+            NotBatchable::MultiStatement => "multi_statement",
+            NotBatchable::SetStatement => "set_statement",
+            NotBatchable::SessionFunction => "session_function",
+            NotBatchable::UnknownFunction => "unknown_function",
+            NotBatchable::Sequence => "sequence",
+            NotBatchable::UserVariable => "user_variable",
+            NotBatchable::SystemVariable => "system_variable",
+            NotBatchable::Subquery => "subquery",
+            NotBatchable::Placeholder => "placeholder",
+            NotBatchable::PlaceholderOutsideRow => "placeholder_outside_row",
+            NotBatchable::UnsupportedExpression => "unsupported_expression",
+            NotBatchable::AmbiguousEscapes => "ambiguous_escapes",
+            NotBatchable::ConditionalComment => "conditional_comment",
+            NotBatchable::HintNoBatch => "hint_no_batch",
+            NotBatchable::ParseFailure => "parse_failure",
+        }
+    }
+
+    /// Every reason, for metric registration.
+    pub const ALL: &'static [NotBatchable] = &[
+        NotBatchable::NotInsert,
+        NotBatchable::Replace,
+        NotBatchable::Ignore,
+        NotBatchable::OnDuplicateKeyUpdate,
+        NotBatchable::RowAlias,
+        NotBatchable::SelectSource,
+        NotBatchable::SetForm,
+        NotBatchable::Returning,
+        NotBatchable::Partition,
+        NotBatchable::PriorityModifier,
+        NotBatchable::SeveralRows,
+        NotBatchable::MultiStatement,
+        NotBatchable::SetStatement,
+        NotBatchable::SessionFunction,
+        NotBatchable::UnknownFunction,
+        NotBatchable::Sequence,
+        NotBatchable::UserVariable,
+        NotBatchable::SystemVariable,
+        NotBatchable::Subquery,
+        NotBatchable::Placeholder,
+        NotBatchable::PlaceholderOutsideRow,
+        NotBatchable::UnsupportedExpression,
+        NotBatchable::AmbiguousEscapes,
+        NotBatchable::ConditionalComment,
+        NotBatchable::HintNoBatch,
+        NotBatchable::ParseFailure,
+    ];
+}
+
+impl fmt::Display for NotBatchable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Two statements share a shape key exactly when their rows can be
+/// concatenated into one `VALUES` list: same target, same columns, same
+/// number of values, same code outside the row tuple. Whitespace and plain
+/// comments (hence hints) are not part of it; a final `;` is not either.
+///
+/// The key holds the normalised bytes themselves (no lossy hash), so equal
+/// keys mean equal shapes.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShapeKey(pub(crate) Arc<[u8]>);
+
+impl ShapeKey {
+    /// The normalised bytes (an opaque, unambiguous encoding).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ShapeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ShapeKey({:?})", String::from_utf8_lossy(&self.0))
+    }
+}
+
+/// What is shared by every statement of one shape (cached by key).
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub(crate) key: ShapeKey,
+    pub(crate) table: TableName,
+    pub(crate) columns: Vec<String>,
+    pub(crate) values: usize,
+}
+
+/// A batchable single-row INSERT: its target, its shape key and where its
+/// row tuple lies in the text it was classified from.
+#[derive(Clone, Debug)]
+pub struct BatchableInsert {
+    pub(crate) frame: Arc<Frame>,
+    pub(crate) row: Range<usize>,
+    pub(crate) len: usize,
+    pub(crate) placeholders: Vec<Range<usize>>,
+}
+
+impl PartialEq for BatchableInsert {
+    fn eq(&self, other: &Self) -> bool {
+        self.frame.key == other.frame.key
+            && self.row == other.row
+            && self.len == other.len
+            && self.placeholders == other.placeholders
+    }
+}
+
+impl BatchableInsert {
+    /// The schema, if the table name was qualified.
+    pub fn schema(&self) -> Option<&str> {
+        self.frame.table.schema.as_deref()
+    }
+
+    /// The table name, unquoted.
+    pub fn table(&self) -> &str {
+        &self.frame.table.name
+    }
+
+    /// Schema and table together.
+    pub fn table_name(&self) -> &TableName {
+        &self.frame.table
+    }
+
+    /// The column list as written (unquoted, in written order); empty when
+    /// the statement has no column list.
+    pub fn columns(&self) -> &[String] {
+        &self.frame.columns
+    }
+
+    /// The number of values in the row tuple.
+    pub fn value_count(&self) -> usize {
+        self.frame.values
+    }
+
+    /// The shape key.
+    pub fn shape_key(&self) -> &ShapeKey {
+        &self.frame.key
+    }
+
+    /// Byte range of the row tuple, parentheses included.
+    pub fn row(&self) -> Range<usize> {
+        self.row.clone()
+    }
+
+    /// Byte range of the text before the row tuple.
+    pub fn prefix(&self) -> Range<usize> {
+        0..self.row.start
+    }
+
+    /// Byte range of the text after the row tuple.
+    pub fn suffix(&self) -> Range<usize> {
+        self.row.end..self.len
+    }
+
+    /// For prepared statements: the `?` placeholders of the tuple, as byte
+    /// ranges relative to the start of [`row`](Self::row), in order.
+    pub fn placeholders(&self) -> &[Range<usize>] {
+        &self.placeholders
+    }
+
+    /// The row tuple's bytes in `sql` (the text this was classified from).
+    pub fn row_bytes<'s>(&self, sql: &'s [u8]) -> Result<&'s [u8], SpliceError> {
+        self.check(sql)?;
+        sql.get(self.row.clone()).ok_or(SpliceError::OutOfRange)
+    }
+
+    /// Build the multi-row statement: this statement's prefix, `rows`
+    /// joined by `,`, this statement's suffix. `sql` must be the text this
+    /// shape was classified from; `rows` are other members' row tuples
+    /// (see [`row_bytes`](Self::row_bytes)) or rendered prepared rows.
+    ///
+    /// ```
+    /// let a = b"INSERT INTO t (a, b) VALUES (1, 'x')";
+    /// let b = b"insert  into t (a, b) VALUES (2, 'y') /* batch:5 */";
+    /// let (ca, cb) = (sluice_classifier::classify(a), sluice_classifier::classify(b));
+    /// # let _ = cb.batchable().is_ok();
+    /// let (sa, sb) = (ca.batchable().unwrap(), cb.batchable().unwrap());
+    /// // different keyword case: a different shape
+    /// assert_ne!(sa.shape_key(), sb.shape_key());
+    /// let rows = [sa.row_bytes(a).unwrap(), b"(2, 'y')".as_slice()];
+    /// let out = sa.splice(a, &rows).unwrap();
+    /// assert_eq!(out, b"INSERT INTO t (a, b) VALUES (1, 'x'),(2, 'y')");
+    /// ```
+    pub fn splice(&self, sql: &[u8], rows: &[&[u8]]) -> Result<Vec<u8>, SpliceError> {
+        self.check(sql)?;
+        let prefix = sql.get(self.prefix()).ok_or(SpliceError::OutOfRange)?;
+        let suffix = sql.get(self.suffix()).ok_or(SpliceError::OutOfRange)?;
+        if rows.is_empty() {
+            return Err(SpliceError::NoRows);
+        }
+        Ok(splice(prefix, rows, suffix))
+    }
+
+    fn check(&self, sql: &[u8]) -> Result<(), SpliceError> {
+        if sql.len() != self.len || self.row.start > self.row.end || self.row.end > sql.len() {
+            return Err(SpliceError::OutOfRange);
+        }
+        Ok(())
+    }
+}
+
+/// Errors of [`BatchableInsert::splice`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpliceError {
+    /// The text is not the one the shape was classified from.
+    #[error("statement text does not match the classified spans")]
+    OutOfRange,
+    /// No rows were given.
+    #[error("no rows to splice")]
+    NoRows,
+}
+
+/// Concatenate `prefix`, the `rows` joined by `,`, and `suffix`.
+///
+/// ```
+/// let out = sluice_classifier::splice(b"INSERT INTO t VALUES ", &[b"(1)", b"(2)"], b";");
+/// assert_eq!(out, b"INSERT INTO t VALUES (1),(2);");
+/// ```
+pub fn splice(prefix: &[u8], rows: &[&[u8]], suffix: &[u8]) -> Vec<u8> {
+    let rows_len: usize = rows.iter().map(|r| r.len()).sum();
+    let mut out = Vec::with_capacity(prefix.len() + rows_len + rows.len() + suffix.len());
+    out.extend_from_slice(prefix);
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(r);
+    }
+    out.extend_from_slice(suffix);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for r in NotBatchable::ALL {
+            let s = r.as_str();
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s}"
+            );
+            assert!(seen.insert(s), "{s}");
+        }
+    }
+}
