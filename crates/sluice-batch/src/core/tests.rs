@@ -1,0 +1,229 @@
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn settings() -> BatchSettings {
+    BatchSettings {
+        initial_delay: ms(0),
+        min_delay: ms(0),
+        max_delay: ms(5),
+        max_batch_size: 3,
+        max_batch_bytes: 100,
+        write_threshold: 100.0,
+        adaptive_step: ms(1),
+        metrics_interval: ms(100),
+        max_queued_rows: 5,
+    }
+}
+
+/// Asserts the item was accepted and returns the ready groups.
+fn accept<K, T: std::fmt::Debug>(
+    (ok, ready): (Result<(), T>, Vec<Dispatch<K, T>>),
+) -> Vec<Dispatch<K, T>> {
+    ok.expect("accepted");
+    ready
+}
+
+fn items<K, T: Clone>(ready: &[Dispatch<K, T>]) -> Vec<Vec<T>> {
+    ready.iter().map(|d| d.items.clone()).collect()
+}
+
+#[test]
+fn idle_row_leaves_at_once() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    let (ok, ready) = core.submit(t0, "k", 1, 10, None);
+    assert!(ok.is_ok());
+    assert_eq!(items(&ready), vec![vec![1]]);
+    assert_eq!(core.queued(), 0);
+}
+
+#[test]
+fn rows_behind_an_in_flight_batch_leave_together_when_it_returns() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    accept(core.submit(t0, "k", 1, 10, None));
+    assert!(core.submit(t0, "k", 2, 10, None).1.is_empty());
+    assert!(core.submit(t0 + ms(1), "k", 3, 10, None).1.is_empty());
+    assert_eq!(core.queued(), 2);
+    let ready = core.complete(t0 + ms(2), &"k");
+    assert_eq!(items(&ready), vec![vec![2, 3]]);
+    // Another key is independent.
+    assert_eq!(
+        items(&core.submit(t0 + ms(2), "other", 9, 10, None).1),
+        vec![vec![9]]
+    );
+}
+
+#[test]
+fn waiting_behind_a_slow_batch_is_bounded_by_max_delay() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    accept(core.submit(t0, "k", 1, 10, None));
+    accept(core.submit(t0 + ms(1), "k", 2, 10, None));
+    assert_eq!(core.next_deadline(), Some(t0 + ms(6)));
+    assert!(core.poll(t0 + ms(5)).is_empty());
+    assert_eq!(items(&core.poll(t0 + ms(6))), vec![vec![2]]);
+}
+
+#[test]
+fn hint_shortens_the_wait() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    accept(core.submit(t0, "k", 1, 10, None));
+    accept(core.submit(t0, "k", 2, 10, Some(ms(1))));
+    assert_eq!(core.next_deadline(), Some(t0 + ms(1)));
+}
+
+#[test]
+fn full_batches_leave_even_while_one_is_in_flight() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    accept(core.submit(t0, "k", 0, 10, None));
+    accept(core.submit(t0, "k", 1, 10, None));
+    accept(core.submit(t0, "k", 2, 10, None));
+    let (_, ready) = core.submit(t0, "k", 3, 10, None);
+    assert_eq!(items(&ready), vec![vec![1, 2, 3]]);
+}
+
+#[test]
+fn byte_limit_splits_groups() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    accept(core.submit(t0, "k", 0, 10, None));
+    accept(core.submit(t0, "k", 1, 60, None));
+    let (_, ready) = core.submit(t0, "k", 2, 60, None);
+    assert_eq!(items(&ready), vec![vec![1]]);
+    assert_eq!(core.queued(), 1);
+}
+
+#[test]
+fn full_queues_refuse_and_hand_the_item_back() {
+    let t0 = Instant::now();
+    let mut s = settings();
+    s.max_batch_size = 100;
+    let mut core = BatchCore::new(s, t0);
+    accept(core.submit(t0, "k", 0, 1, None));
+    for i in 1..=5 {
+        assert!(core.submit(t0, "k", i, 1, None).0.is_ok());
+    }
+    assert_eq!(core.submit(t0, "k", 6, 1, None).0, Err(6));
+}
+
+#[test]
+fn adaptive_delay_grows_under_load_and_shrinks_when_idle() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    // 50 rows in 100 ms = 500/s, above the 100/s threshold.
+    for window in 0..3 {
+        for i in 0..50 {
+            let now = t0 + ms(100 * window + i * 2);
+            let _ = core.submit(now, "k", i, 1, None);
+            core.complete(now, &"k");
+        }
+    }
+    let _ = core.poll(t0 + ms(300));
+    assert_eq!(core.delay(), ms(3));
+    assert!(core.rate() > 100.0);
+    assert_eq!(core.take_adjustments(), vec![Adjustment::Up; 3]);
+    // Never above max_delay.
+    for window in 4..20 {
+        for i in 0..50 {
+            let _ = core.submit(t0 + ms(100 * window + i), "k", i, 1, None);
+            core.complete(t0 + ms(100 * window + i), &"k");
+        }
+    }
+    assert_eq!(core.delay(), ms(5));
+    // A quiet second brings it back to the minimum in one go.
+    let _ = core.poll(t0 + ms(3000));
+    assert_eq!(core.delay(), ms(0));
+}
+
+#[test]
+fn delay_makes_an_idle_row_wait_for_company() {
+    let t0 = Instant::now();
+    let mut s = settings();
+    s.initial_delay = ms(2);
+    let mut core = BatchCore::new(s, t0);
+    assert!(core.submit(t0, "k", 1, 1, None).1.is_empty());
+    assert!(core.submit(t0 + ms(1), "k", 2, 1, None).1.is_empty());
+    assert_eq!(items(&core.poll(t0 + ms(2))), vec![vec![1, 2]]);
+}
+
+#[test]
+fn drain_flushes_everything() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    accept(core.submit(t0, "a", 1, 1, None));
+    accept(core.submit(t0, "a", 2, 1, None));
+    accept(core.submit(t0, "b", 3, 1, None));
+    accept(core.submit(t0, "b", 4, 1, None));
+    let mut ready = items(&core.drain());
+    ready.sort();
+    assert_eq!(ready, vec![vec![2], vec![4]]);
+    assert_eq!(items(&core.submit(t0, "a", 5, 1, None).1), vec![vec![5]]);
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Submit(u8, u16),
+        Complete(u8),
+        Advance(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..3, 1u16..60).prop_map(|(k, b)| Op::Submit(k, b)),
+            (0u8..3).prop_map(Op::Complete),
+            (0u8..10).prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        /// Every accepted item is dispatched exactly once, within the size
+        /// and byte limits, and nothing is lost at drain.
+        #[test]
+        fn nothing_lost_or_duplicated(ops in proptest::collection::vec(op(), 0..200)) {
+            let t0 = Instant::now();
+            let s = settings();
+            let mut core = BatchCore::new(s.clone(), t0);
+            let mut now = t0;
+            let mut accepted = Vec::new();
+            let mut dispatched = Vec::new();
+            let mut next = 0u32;
+            let record = |ready: Vec<Dispatch<u8, (u32, u16)>>, out: &mut Vec<u32>| {
+                for d in ready {
+                    assert!(d.items.len() <= s.max_batch_size);
+                    let bytes: usize = d.items.iter().map(|(_, b)| usize::from(*b)).sum();
+                    assert!(d.items.len() == 1 || bytes <= s.max_batch_bytes);
+                    out.extend(d.items.iter().map(|(id, _)| *id));
+                }
+            };
+            for op in ops {
+                match op {
+                    Op::Submit(k, b) => {
+                        let (ok, ready) = core.submit(now, k, (next, b), usize::from(b), None);
+                        if ok.is_ok() { accepted.push(next); }
+                        next += 1;
+                        record(ready, &mut dispatched);
+                    }
+                    Op::Complete(k) => record(core.complete(now, &k), &mut dispatched),
+                    Op::Advance(n) => {
+                        now += ms(u64::from(n));
+                        record(core.poll(now), &mut dispatched);
+                    }
+                }
+            }
+            record(core.drain(), &mut dispatched);
+            prop_assert_eq!(core.queued(), 0);
+            dispatched.sort();
+            prop_assert_eq!(dispatched, accepted);
+        }
+    }
+}

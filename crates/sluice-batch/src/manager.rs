@@ -1,0 +1,232 @@
+//! [`BatchCore`] on tokio: a mutex around the core, and a timer task that
+//! dispatches groups whose delay expired.
+
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::core::{Adjustment, BatchCore, Dispatch};
+use crate::settings::BatchSettings;
+
+/// Receives the groups that are ready to run. Called without any lock
+/// held; it must not block (hand the group to a task).
+pub trait Dispatcher<K, T>: Send + Sync + 'static {
+    /// Runs (or hands off) one group.
+    fn dispatch(&self, key: K, items: Vec<T>);
+}
+
+/// A snapshot of the manager's figures, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ManagerStats {
+    /// Current adaptive delay.
+    pub delay: Duration,
+    /// Measured submissions per second.
+    pub rate: f64,
+    /// Items waiting.
+    pub queued: usize,
+}
+
+struct Shared<K, T, D> {
+    core: Mutex<BatchCore<K, T>>,
+    dispatcher: D,
+    timer: Arc<Notify>,
+    on_adjust: Box<dyn Fn(Adjustment) + Send + Sync>,
+}
+
+/// The batch manager, shared by every session (cheap to clone).
+pub struct BatchManager<K, T, D> {
+    shared: Arc<Shared<K, T, D>>,
+}
+
+impl<K, T, D> Clone for BatchManager<K, T, D> {
+    fn clone(&self) -> Self {
+        BatchManager {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K, T, D> BatchManager<K, T, D>
+where
+    K: Hash + Eq + Clone + Send + 'static,
+    T: Send + 'static,
+    D: Dispatcher<K, T>,
+{
+    /// Starts a manager and its timer task (needs a tokio runtime).
+    /// `on_adjust` is told of every delay adjustment (for metrics).
+    pub fn start(
+        settings: BatchSettings,
+        dispatcher: D,
+        on_adjust: impl Fn(Adjustment) + Send + Sync + 'static,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            core: Mutex::new(BatchCore::new(settings, now())),
+            dispatcher,
+            timer: Arc::new(Notify::new()),
+            on_adjust: Box::new(on_adjust),
+        });
+        tokio::spawn(run_timer(Arc::downgrade(&shared), shared.timer.clone()));
+        BatchManager { shared }
+    }
+
+    /// Queues an item; see [`BatchCore::submit`]. Gives the item back if
+    /// the queues are full.
+    pub fn submit(
+        &self,
+        key: K,
+        item: T,
+        bytes: usize,
+        max_wait: Option<Duration>,
+    ) -> Result<(), T> {
+        let (accepted, ready, waiting) = {
+            let mut core = self.shared.lock();
+            let (accepted, ready) = core.submit(now(), key, item, bytes, max_wait);
+            (accepted, ready, core.queued() > 0)
+        };
+        self.shared.report_adjustments();
+        self.shared.dispatch_all(ready);
+        if waiting {
+            self.shared.timer.notify_one();
+        }
+        accepted
+    }
+
+    /// A dispatched group of `key` has finished.
+    pub fn complete(&self, key: &K) {
+        let ready = self.shared.lock().complete(now(), key);
+        self.shared.dispatch_all(ready);
+    }
+
+    /// Shutdown: dispatches every waiting group; later submissions leave
+    /// at once.
+    pub fn drain(&self) {
+        let ready = self.shared.lock().drain();
+        self.shared.dispatch_all(ready);
+    }
+
+    /// Applies new settings (reload).
+    pub fn set_settings(&self, settings: BatchSettings) {
+        self.shared.lock().set_settings(settings);
+        self.shared.timer.notify_one();
+    }
+
+    /// Current figures.
+    pub fn stats(&self) -> ManagerStats {
+        let core = self.shared.lock();
+        ManagerStats {
+            delay: core.delay(),
+            rate: core.rate(),
+            queued: core.queued(),
+        }
+    }
+}
+
+impl<K, T, D> Shared<K, T, D>
+where
+    K: Hash + Eq + Clone,
+    D: Dispatcher<K, T>,
+{
+    fn lock(&self) -> MutexGuard<'_, BatchCore<K, T>> {
+        // A panic while holding the lock leaves the core consistent enough
+        // (each method finishes its bookkeeping before returning), so a
+        // poisoned lock is used as is rather than taking every session down.
+        self.core
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn dispatch_all(&self, ready: Vec<Dispatch<K, T>>) {
+        for group in ready {
+            self.dispatcher.dispatch(group.key, group.items);
+        }
+    }
+
+    fn report_adjustments(&self) {
+        let adjustments = self.lock().take_adjustments();
+        for a in adjustments {
+            (self.on_adjust)(a);
+        }
+    }
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+async fn run_timer<K, T, D>(shared: Weak<Shared<K, T, D>>, timer: Arc<Notify>)
+where
+    K: Hash + Eq + Clone,
+    D: Dispatcher<K, T>,
+{
+    // Also wake once per second to roll the rate window when idle.
+    const IDLE_TICK: Duration = Duration::from_secs(1);
+    loop {
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        let (ready, next) = {
+            let mut core = strong.lock();
+            let ready = core.poll(now());
+            (ready, core.next_deadline())
+        };
+        strong.report_adjustments();
+        strong.dispatch_all(ready);
+        let wake_at = next
+            .map(Instant::from_std)
+            .unwrap_or_else(|| Instant::now() + IDLE_TICK);
+        let notified = timer.notified();
+        drop(strong);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake_at) => {}
+            _ = notified => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    type Groups = Vec<(u8, Vec<u32>)>;
+
+    #[derive(Default, Clone)]
+    struct Collect(Arc<StdMutex<Groups>>);
+
+    impl Dispatcher<u8, u32> for Collect {
+        fn dispatch(&self, key: u8, items: Vec<u32>) {
+            self.0.lock().unwrap().push((key, items));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timer_dispatches_expired_groups() {
+        let collect = Collect::default();
+        let settings = BatchSettings {
+            initial_delay: Duration::from_millis(3),
+            ..BatchSettings::default()
+        };
+        let manager = BatchManager::start(settings, collect.clone(), |_| {});
+        manager.submit(1, 10, 1, None).unwrap();
+        manager.submit(1, 11, 1, None).unwrap();
+        tokio::task::yield_now().await;
+        assert!(collect.0.lock().unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(4)).await;
+        assert_eq!(collect.0.lock().unwrap().as_slice(), &[(1, vec![10, 11])]);
+        manager.complete(&1);
+        assert_eq!(manager.stats().queued, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_dispatches_waiting_rows() {
+        let collect = Collect::default();
+        let manager = BatchManager::start(BatchSettings::default(), collect.clone(), |_| {});
+        manager.submit(1, 1, 1, None).unwrap();
+        manager.submit(1, 2, 1, None).unwrap();
+        manager.drain();
+        assert_eq!(collect.0.lock().unwrap().len(), 2);
+    }
+}
