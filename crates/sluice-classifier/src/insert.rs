@@ -18,12 +18,16 @@ pub(crate) struct Located {
     pub(crate) open: usize,
     /// Index (in `Code::toks`) of the tuple's `)`.
     pub(crate) close: usize,
+    /// Every row as (open, close) indices; one entry unless several rows
+    /// were allowed.
+    pub(crate) rows: Vec<(usize, usize)>,
     pub(crate) table: TableName,
     pub(crate) columns: Vec<String>,
 }
 
-/// Recognise the statement's structure; `code` starts at `INSERT`.
-pub(crate) fn locate(code: &Code<'_>) -> Result<Located, NotBatchable> {
+/// Recognise the statement's structure; `code` starts at `INSERT`. With
+/// `several`, a list of rows is accepted (and `close` is the last row's).
+pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatchable> {
     let sql = code.sql;
     let toks = &code.toks;
     let kw = |i: usize, k: &str| toks.get(i).is_some_and(|t| t.is_kw(sql, k));
@@ -89,8 +93,14 @@ pub(crate) fn locate(code: &Code<'_>) -> Result<Located, NotBatchable> {
         return Err(NotBatchable::ParseFailure);
     }
     let open = i;
-    let close = matching_paren(toks, open).ok_or(NotBatchable::ParseFailure)?;
+    let mut close = matching_paren(toks, open).ok_or(NotBatchable::ParseFailure)?;
+    let mut rows = vec![(open, close)];
     i = close + 1;
+    while several && tok(i) == Some(Tok::Comma) && tok(i + 1) == Some(Tok::LParen) {
+        close = matching_paren(toks, i + 1).ok_or(NotBatchable::ParseFailure)?;
+        rows.push((i + 1, close));
+        i = close + 1;
+    }
     match tok(i) {
         None => {}
         Some(Tok::Semi) if i + 1 < toks.len() => return Err(NotBatchable::MultiStatement),
@@ -104,6 +114,7 @@ pub(crate) fn locate(code: &Code<'_>) -> Result<Located, NotBatchable> {
     Ok(Located {
         open,
         close,
+        rows,
         table,
         columns,
     })
@@ -130,8 +141,6 @@ fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {
 /// Build the shape key bytes: every significant token outside the row
 /// (length-prefixed, so the encoding is unambiguous), the row replaced by
 /// a marker carrying its number of values, a final `;` left out.
-///
-/// Also reports whether a `?` lies outside the row.
 pub(crate) fn key_bytes(
     sql: &[u8],
     tokens: &[Token],
@@ -139,9 +148,8 @@ pub(crate) fn key_bytes(
     row_end: usize,
     values: usize,
     out: &mut Vec<u8>,
-) -> bool {
+) {
     out.clear();
-    let mut placeholder_outside = false;
     let mut marked = false;
     let last_code = tokens
         .iter()
@@ -159,14 +167,10 @@ pub(crate) fn key_bytes(
             }
             continue;
         }
-        if t.tok == Tok::Placeholder {
-            placeholder_outside = true;
-        }
         let b = t.bytes(sql);
         out.extend_from_slice(&(b.len() as u32).to_le_bytes());
         out.extend_from_slice(b);
     }
-    placeholder_outside
 }
 
 /// True if an optimizer hint or executable-comment marker lies inside the

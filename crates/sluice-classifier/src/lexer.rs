@@ -219,11 +219,11 @@ pub(crate) fn lex(sql: &[u8], cfg: LexConfig) -> Lexed {
                 _ => Tok::Error,
             }
         };
-        if b >= 0x80 && matches!(next, Some(b'\\') | Some(b'`')) {
-            out.charset_ambiguous = true;
-        }
         out.tokens.push(Token { tok, start, end: i });
     }
+    out.charset_ambiguous = sql
+        .windows(2)
+        .any(|w| w[0] >= 0x80 && matches!(w[1], b'\\' | b'`'));
     if in_exec {
         // An executable comment that never closes: the server rejects it.
         out.tokens.push(Token {

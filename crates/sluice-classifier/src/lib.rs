@@ -268,21 +268,19 @@ impl Classifier {
         code: &Code<'_>,
         prepared: bool,
     ) -> Result<BatchableInsert, NotBatchable> {
-        let located = insert::locate(code)?;
+        let located = insert::locate(code, false)?;
         let (open, close) = (&code.toks[located.open], &code.toks[located.close]);
         let row = open.start..close.end;
         let tuple = values::check_tuple(sql, &code.toks[located.open..=located.close], prepared)?;
         let mut key = Vec::with_capacity(sql.len());
-        if insert::key_bytes(
+        insert::key_bytes(
             sql,
             &lexed.tokens,
             row.start,
             row.end,
             tuple.values,
             &mut key,
-        ) {
-            return Err(NotBatchable::PlaceholderOutsideRow);
-        }
+        );
         if insert::markers_inside(&lexed.tokens, row.start, row.end) {
             return Err(NotBatchable::UnsupportedExpression);
         }
@@ -317,6 +315,69 @@ impl Classifier {
             row,
             len: sql.len(),
             placeholders: tuple.placeholders,
+        })
+    }
+}
+
+/// The rows of a multi-row `INSERT … VALUES (…), (…)` and its shape key,
+/// as read by [`Classifier::rows`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rows {
+    /// The shape key: equal to the key of each single-row statement whose
+    /// rows were spliced into this one.
+    pub key: ShapeKey,
+    /// Byte range of every row tuple, in order.
+    pub rows: Vec<std::ops::Range<usize>>,
+}
+
+impl Classifier {
+    /// Read a multi-row `INSERT` (such as a spliced batch) back: its rows
+    /// and its shape key. Lexer and row grammar only; the cache and
+    /// sqlparser are not involved. Used to check splices.
+    ///
+    /// ```
+    /// use sluice_classifier::Classifier;
+    /// let c = Classifier::new(16);
+    /// let one = c.classify(b"INSERT INTO t (a) VALUES (1)");
+    /// let key = one.batchable().unwrap().shape_key().clone();
+    /// let many = c.rows(b"INSERT INTO t (a) VALUES (1),(2), (3)", false).unwrap();
+    /// assert_eq!(many.key, key);
+    /// assert_eq!(many.rows, vec![25..28, 29..32, 34..37]);
+    /// ```
+    pub fn rows(&self, sql: &[u8], prepared: bool) -> Result<Rows, NotBatchable> {
+        let lexed = lex(sql, LexConfig::DEFAULT);
+        if ambiguous(sql, &lexed, EscapeMode::Unknown) {
+            return Err(NotBatchable::AmbiguousEscapes);
+        }
+        if lexed.tokens.iter().any(|t| t.tok == Tok::Error) {
+            return Err(NotBatchable::ParseFailure);
+        }
+        let code = Code::new(sql, &lexed.tokens);
+        let located = insert::locate(&code, true)?;
+        let mut values = None;
+        let mut rows = Vec::with_capacity(located.rows.len());
+        for &(open, close) in &located.rows {
+            let tuple = values::check_tuple(sql, &code.toks[open..=close], prepared)?;
+            if values.is_some_and(|v| v != tuple.values) {
+                return Err(NotBatchable::ParseFailure);
+            }
+            values = Some(tuple.values);
+            rows.push(code.toks[open].start..code.toks[close].end);
+        }
+        let start = code.toks[located.open].start;
+        let end = code.toks[located.close].end;
+        let mut key = Vec::new();
+        insert::key_bytes(
+            sql,
+            &lexed.tokens,
+            start,
+            end,
+            values.unwrap_or(0),
+            &mut key,
+        );
+        Ok(Rows {
+            key: ShapeKey(Arc::from(key)),
+            rows,
         })
     }
 }

@@ -54,8 +54,6 @@ pub enum NotBatchable {
     Subquery,
     /// A `?` placeholder in a text-protocol statement.
     Placeholder,
-    /// A `?` placeholder outside the row tuple.
-    PlaceholderOutsideRow,
     /// An expression outside the accepted value grammar (column
     /// references, `CASE`, `INTERVAL`, `CAST`, comparison operators, …).
     UnsupportedExpression,
@@ -95,7 +93,6 @@ impl NotBatchable {
             NotBatchable::SystemVariable => "system_variable",
             NotBatchable::Subquery => "subquery",
             NotBatchable::Placeholder => "placeholder",
-            NotBatchable::PlaceholderOutsideRow => "placeholder_outside_row",
             NotBatchable::UnsupportedExpression => "unsupported_expression",
             NotBatchable::AmbiguousEscapes => "ambiguous_escapes",
             NotBatchable::ConditionalComment => "conditional_comment",
@@ -126,7 +123,6 @@ impl NotBatchable {
         NotBatchable::SystemVariable,
         NotBatchable::Subquery,
         NotBatchable::Placeholder,
-        NotBatchable::PlaceholderOutsideRow,
         NotBatchable::UnsupportedExpression,
         NotBatchable::AmbiguousEscapes,
         NotBatchable::ConditionalComment,
