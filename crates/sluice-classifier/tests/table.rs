@@ -323,7 +323,7 @@ fn table_cold_and_hot() {
 #[test]
 fn every_reason_is_covered() {
     let cases = cases();
-    let mut reasons: Vec<N> = cases
+    let reasons: Vec<N> = cases
         .iter()
         .filter_map(|(_, _, e)| match e {
             No(r) => Some(*r),
