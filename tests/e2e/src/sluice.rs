@@ -272,7 +272,13 @@ impl Sluice {
                 ));
             }
             if tokio::net::TcpStream::connect(self.addr()).await.is_ok() {
-                return Ok(());
+                // Someone else may have taken the port between free_port()
+                // and our bind: make sure our daemon is still alive.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if !self.has_exited() {
+                    return Ok(());
+                }
+                continue;
             }
             if Instant::now() >= deadline {
                 return Err(format!(
