@@ -54,6 +54,8 @@ pub enum Event {
     ResultSetEnd,
     /// A successful COM_STMT_PREPARE.
     Prepared(PrepareOk),
+    /// A row of a result set (text or binary).
+    Row,
     /// Anything else: column definitions, rows, progress reports, auth data.
     Other,
 }
@@ -332,7 +334,12 @@ impl ResponseTracker {
                 }
             });
         }
-        Ok(self.stay(Event::Other))
+        let event = if self.shape == ResponseShape::FieldList {
+            Event::Other
+        } else {
+            Event::Row
+        };
+        Ok(self.stay(event))
     }
 
     fn prepare_first(&mut self, first: u8, head: &[u8]) -> Result<Observed, ProtocolError> {

@@ -7,7 +7,9 @@
 //! The daemon wires it up: it builds [`ProxySettings`], binds a listener
 //! and hands both to [`serve`] together with a shutdown signal.
 
+pub mod batching;
 mod error;
+mod internal;
 mod io;
 mod listener;
 mod login;
@@ -16,6 +18,7 @@ mod session;
 pub mod session_state;
 mod settings;
 
+pub use batching::{BatchContext, BatchMode, BatchStats, BatchingSettings};
 pub use error::SessionError;
 pub use listener::{serve, ServeReport};
 pub use settings::ProxySettings;

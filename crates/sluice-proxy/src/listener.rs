@@ -10,6 +10,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::batching::BatchContext;
 use crate::login::{login, refuse, LoginOutcome};
 use crate::session::{Session, SessionEnd};
 use crate::settings::ProxySettings;
@@ -32,6 +33,7 @@ pub struct ServeReport {
 pub async fn serve(
     listener: TcpListener,
     settings: ProxySettings,
+    batching: Option<Arc<BatchContext>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> ServeReport {
     let settings = Arc::new(settings);
@@ -48,17 +50,15 @@ pub async fn serve(
                     let span = tracing::info_span!("client", id, %peer);
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
                         tracing::warn!(parent: &span, max = settings.max_connections, "too many connections");
-                        sessions.spawn(async move {
-                            let mut stream = stream;
-                            refuse(&mut stream, ER_CON_COUNT_ERROR, b"08004", "Too many connections").await;
-                        });
+                        sessions.spawn(refuse(stream, ER_CON_COUNT_ERROR, b"08004", "Too many connections"));
                         continue;
                     };
                     let settings = settings.clone();
                     let shutdown = session_shutdown.clone();
+                    let batching = batching.clone();
                     sessions.spawn(
                         async move {
-                            run_client(stream, &settings, shutdown).await;
+                            run_client(stream, &settings, batching, shutdown).await;
                             drop(permit);
                         }
                         .instrument(span),
@@ -75,6 +75,10 @@ pub async fn serve(
         }
     }
     drop(listener);
+    if let Some(batching) = &batching {
+        // Queued rows leave now; their sessions answer and then close.
+        batching.drain();
+    }
     let accepted = next_id.load(Ordering::Relaxed) - 1;
     tracing::info!(sessions = sessions.len(), "draining");
     let drained = tokio::time::timeout(settings.shutdown_timeout, async {
@@ -95,29 +99,38 @@ pub async fn serve(
     }
 }
 
-async fn run_client(stream: TcpStream, settings: &ProxySettings, mut shutdown: watch::Receiver<bool>) {
-    let logged_in = match tokio::time::timeout(settings.handshake_timeout, login(stream, settings)).await {
-        Err(_) => {
-            tracing::info!(timeout = ?settings.handshake_timeout, "login timed out");
-            return;
-        }
-        Ok(Err(e)) if e.is_disconnect() => {
-            tracing::debug!(error = %e, "client left during login");
-            return;
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "login failed");
-            return;
-        }
-        Ok(Ok(LoginOutcome::Refused)) => {
-            tracing::debug!("backend refused the login");
-            return;
-        }
-        Ok(Ok(LoginOutcome::LoggedIn(logged_in))) => logged_in,
-    };
+async fn run_client(
+    stream: TcpStream,
+    settings: &ProxySettings,
+    batching: Option<Arc<BatchContext>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let logged_in =
+        match tokio::time::timeout(settings.handshake_timeout, login(stream, settings)).await {
+            Err(_) => {
+                tracing::info!(timeout = ?settings.handshake_timeout, "login timed out");
+                return;
+            }
+            Ok(Err(e)) if e.is_disconnect() => {
+                tracing::debug!(error = %e, "client left during login");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "login failed");
+                return;
+            }
+            Ok(Ok(LoginOutcome::Refused)) => {
+                tracing::debug!("backend refused the login");
+                return;
+            }
+            Ok(Ok(LoginOutcome::LoggedIn(logged_in))) => logged_in,
+        };
     let backend_id = logged_in.greeting.connection_id;
     tracing::debug!(backend_id, user = %String::from_utf8_lossy(&logged_in.hello.user), "logged in");
-    match Session::new(*logged_in).run(settings, &mut shutdown).await {
+    match Session::new(*logged_in, batching)
+        .run(settings, &mut shutdown)
+        .await
+    {
         Ok(SessionEnd::ClientLeft) => tracing::debug!(backend_id, "client left"),
         Ok(end) => tracing::info!(backend_id, ?end, "session closed"),
         Err(e) if e.is_disconnect() => tracing::info!(backend_id, error = %e, "peer disconnected"),

@@ -3,12 +3,14 @@
 //! until the backend says OK or ERR. Sluice sees no password: MariaDB
 //! checks every login itself.
 
+use mysql_common::packets::HandshakePacket;
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::ResponseShape;
 use sluice_protocol::handshake::{ClientHello, Greeting};
 use sluice_protocol::ok::{err_payload, OkInfo, ERR_HEADER};
 use sluice_protocol::packet::encode_packet;
 use sluice_protocol::response::{Event, Next, ResponseTracker};
+use sluice_protocol::CapabilityFlags;
 use sluice_protocol::StatusFlags;
 use tokio::net::TcpStream;
 
@@ -18,9 +20,10 @@ use crate::relay::{relay_response, ResponseObserver};
 use crate::session_state::SessionState;
 use crate::settings::ProxySettings;
 
-/// MariaDB's "can't connect" client error, the code applications already
-/// handle for an unreachable server.
-const CR_CONN_HOST_ERROR: u16 = 2003;
+/// MariaDB's generic server error. The client-side "can't connect" code
+/// (2003) would be the natural one, but client libraries reject codes of
+/// their own range coming from a server as a malformed packet.
+const ER_UNKNOWN_ERROR: u16 = 1105;
 
 /// A client logged in on its own backend connection.
 pub(crate) struct LoggedIn {
@@ -40,14 +43,68 @@ pub(crate) enum LoginOutcome {
     Refused,
 }
 
-/// Sends a Sluice-made error as the first packet of a connection, before
-/// any greeting, as servers do when they refuse a connection.
-pub(crate) async fn refuse(client: &mut TcpStream, code: u16, state: &[u8; 5], message: &str) {
+/// Refuses a client with a Sluice-made error, the way MariaDB refuses one
+/// for too many connections: a greeting, then the error in answer to the
+/// client's handshake response. (An error in place of the greeting is
+/// what servers send for blocked hosts, but client libraries report it as
+/// a malformed packet.) No backend is involved and nobody is logged in.
+pub(crate) async fn refuse(client: TcpStream, code: u16, sql_state: &[u8; 5], message: &str) {
     use tokio::io::AsyncWriteExt;
+    let mut client = PacketStream::new(client, Peer::Client);
     let mut out = Vec::new();
-    encode_packet(&mut out, 0, &err_payload(code, state, message));
+    encode_packet(&mut out, 0, &refusal_greeting());
+    if client.write_all(&out).await.is_err() {
+        return;
+    }
+    let answer = tokio::time::timeout(REFUSAL_WAIT, client.read_small_packet()).await;
+    let seq = match answer {
+        Ok(Ok(packet)) => packet.header.seq.wrapping_add(1),
+        _ => return,
+    };
+    out.clear();
+    encode_packet(&mut out, seq, &err_payload(code, sql_state, message));
     let _ = client.write_all(&out).await;
-    let _ = client.shutdown().await;
+    let _ = client.stream.shutdown().await;
+}
+
+/// How long a refused client gets to send its handshake response.
+const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A greeting for a connection Sluice will refuse: it only has to be one
+/// that every client parses.
+fn refusal_greeting() -> Vec<u8> {
+    use mysql_common::proto::MySerialize;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let nonce: Vec<u8> = (0..20u32)
+        .map(|i| b'!' + ((seed.rotate_left(i) ^ i.wrapping_mul(2_654_435_761)) % 90) as u8)
+        .collect();
+    let mut scramble_1 = [0u8; 8];
+    scramble_1.copy_from_slice(&nonce[..8]);
+    let mut scramble_2 = nonce[8..].to_vec();
+    scramble_2.push(0);
+    let caps = CapabilityFlags::CLIENT_PROTOCOL_41
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH
+        | CapabilityFlags::CLIENT_LONG_PASSWORD
+        | CapabilityFlags::CLIENT_TRANSACTIONS
+        | CapabilityFlags::CLIENT_CONNECT_WITH_DB;
+    let packet = HandshakePacket::new(
+        10,
+        &b"5.5.5-10.11.0-Sluice"[..],
+        0,
+        scramble_1,
+        Some(scramble_2),
+        caps,
+        45,
+        StatusFlags::SERVER_STATUS_AUTOCOMMIT,
+        Some(&b"mysql_native_password"[..]),
+    );
+    let mut out = Vec::new();
+    packet.serialize(&mut out);
+    out
 }
 
 async fn connect_backend(settings: &ProxySettings) -> Result<TcpStream, SessionError> {
@@ -63,19 +120,22 @@ async fn connect_backend(settings: &ProxySettings) -> Result<TcpStream, SessionE
     {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(fail(e.to_string())),
-        Err(_) => Err(fail(format!("no answer within {:?}", settings.connect_timeout))),
+        Err(_) => Err(fail(format!(
+            "no answer within {:?}",
+            settings.connect_timeout
+        ))),
     }
 }
 
 pub(crate) async fn login(
-    mut client: TcpStream,
+    client: TcpStream,
     settings: &ProxySettings,
 ) -> Result<LoginOutcome, SessionError> {
     let backend = match connect_backend(settings).await {
         Ok(stream) => stream,
         Err(e) => {
             let message = format!("Sluice cannot reach the database server: {e}");
-            refuse(&mut client, CR_CONN_HOST_ERROR, b"HY000", &message).await;
+            refuse(client, ER_UNKNOWN_ERROR, b"HY000", &message).await;
             return Err(e);
         }
     };
@@ -89,8 +149,8 @@ pub(crate) async fn login(
         client.write_all(&greeting_packet.bytes).await?;
         return Ok(LoginOutcome::Refused);
     }
-    let greeting =
-        Greeting::parse(greeting_packet.payload()).map_err(SessionError::protocol(Peer::Backend))?;
+    let greeting = Greeting::parse(greeting_packet.payload())
+        .map_err(SessionError::protocol(Peer::Backend))?;
     let mut out = Vec::with_capacity(greeting_packet.bytes.len());
     encode_packet(
         &mut out,

@@ -54,8 +54,7 @@ pub(crate) async fn relay_response(
                         finished = Some(observed.next);
                     }
                 }
-            } else if header.payload_len > STREAM_OVER
-                && (!starts_packet || available >= HEAD_LEN)
+            } else if header.payload_len > STREAM_OVER && (!starts_packet || available >= HEAD_LEN)
             {
                 if starts_packet {
                     let head = &backend.buf[pos + HEADER_LEN..];

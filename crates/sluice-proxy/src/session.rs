@@ -12,6 +12,9 @@ use sluice_protocol::ProtocolError;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
+use std::sync::Arc;
+
+use crate::batching::{BatchContext, Offer, SessionBatching, SessionIo};
 use crate::error::{Peer, SessionError};
 use crate::io::PacketStream;
 use crate::login::LoggedIn;
@@ -37,15 +40,19 @@ pub(crate) struct Session {
     backend: PacketStream,
     caps: SessionCaps,
     state: SessionState,
+    batching: Option<SessionBatching>,
 }
 
 impl Session {
-    pub(crate) fn new(login: LoggedIn) -> Session {
+    pub(crate) fn new(login: LoggedIn, batching: Option<Arc<BatchContext>>) -> Session {
+        let batching =
+            batching.map(|ctx| SessionBatching::new(ctx, login.greeting.version_triple()));
         Session {
             client: login.client,
             backend: login.backend,
             caps: login.caps,
             state: login.state,
+            batching,
         }
     }
 
@@ -97,71 +104,80 @@ impl Session {
             self.client.ensure(HEADER_LEN + 1).await?;
             let command_byte = self.client.buf[HEADER_LEN];
             tracing::trace!(command = command_name(command_byte), "large command");
-            self.client.forward_logical_packet(&mut self.backend).await?;
+            self.reconcile_ahead_of(command_byte, &[]).await?;
+            self.client
+                .forward_logical_packet(&mut self.backend)
+                .await?;
             self.after_forward(command_byte, None).await?;
             return Ok(Handled::Continue);
         }
         let packet = self.client.read_packet().await?;
         let command_byte = packet.bytes[HEADER_LEN];
         tracing::trace!(command = command_name(command_byte), "command");
-        self.backend.write_all(&packet.bytes).await?;
+        if let Some(batching) = self.batching.as_mut() {
+            let mut io = SessionIo {
+                client: &mut self.client,
+                backend: &mut self.backend,
+                caps: self.caps,
+                state: &mut self.state,
+            };
+            if let Offer::Handled = batching.offer(&packet, &mut io).await? {
+                return Ok(Handled::Continue);
+            }
+        }
+        self.reconcile_ahead_of(command_byte, &packet.bytes).await?;
         self.after_forward(command_byte, Some(&packet.bytes[HEADER_LEN..]))
             .await
     }
 
-    /// Relays the response to a command already sent to the backend, then
-    /// updates the session state.
+    /// Writes `command` (may be empty when the caller streams it after)
+    /// to the backend, preceded by a reconcile statement when a batched
+    /// INSERT left session effects owed, and consumes that statement's
+    /// answer.
+    async fn reconcile_ahead_of(
+        &mut self,
+        command_byte: u8,
+        command: &[u8],
+    ) -> Result<(), SessionError> {
+        let mut out = Vec::new();
+        let reconcile = self
+            .batching
+            .as_mut()
+            .is_some_and(|b| b.reconcile_before(command_byte, &mut out));
+        if !reconcile {
+            if !command.is_empty() {
+                self.backend.write_all(command).await?;
+            }
+            return Ok(());
+        }
+        out.extend_from_slice(command);
+        self.backend.write_all(&out).await?;
+        let mut io = SessionIo {
+            client: &mut self.client,
+            backend: &mut self.backend,
+            caps: self.caps,
+            state: &mut self.state,
+        };
+        SessionBatching::read_reconcile(&mut io).await
+    }
+
     async fn after_forward(
         &mut self,
         command_byte: u8,
         payload: Option<&[u8]>,
     ) -> Result<Handled, SessionError> {
-        let command = payload.and_then(|p| Command::parse(p).ok());
-        let shape = response_shape(command_byte);
-        let mut tracker = ResponseTracker::new(shape, self.caps);
-        let mut observer = CommandObserver {
+        let mut io = SessionIo {
+            client: &mut self.client,
+            backend: &mut self.backend,
             caps: self.caps,
             state: &mut self.state,
-            command,
-            failed: false,
-            schema_reported: false,
         };
-        let mut next = tracker.initial();
-        loop {
-            match next {
-                Next::ServerPacket => {
-                    next = relay_response(
-                        &mut self.backend,
-                        &mut self.client,
-                        &mut tracker,
-                        &mut observer,
-                    )
-                    .await?;
-                }
-                Next::ClientFile => {
-                    relay_client_file(&mut self.client, &mut self.backend).await?;
-                    tracker.client_done();
-                    next = Next::ServerPacket;
-                }
-                Next::ClientAuth => {
-                    let round = self.client.read_small_packet().await?;
-                    self.backend.write_all(&round.bytes).await?;
-                    tracker.client_done();
-                    next = Next::ServerPacket;
-                }
-                Next::Stream => return Ok(Handled::Stream),
-                Next::Done => break,
-            }
+        let handled = relay_response_to(&mut io, command_byte, payload).await?;
+        if let Some(batching) = self.batching.as_mut() {
+            let command = payload.and_then(|p| Command::parse(p).ok());
+            batching.after_relay(command.as_ref(), &self.state);
         }
-        if let Some(status) = tracker.status() {
-            observer.state.on_status(status);
-        }
-        observer.finish();
-        Ok(if command_byte == code::QUIT {
-            Handled::Quit
-        } else {
-            Handled::Continue
-        })
+        Ok(handled)
     }
 
     /// Replication: the connection never returns to commands.
@@ -174,11 +190,72 @@ impl Session {
             self.backend.write_all(&self.client.buf).await?;
             self.client.buf.clear();
         }
-        let _ = tokio::io::copy_bidirectional(&mut self.client.stream, &mut self.backend.stream)
-            .await;
+        let _ =
+            tokio::io::copy_bidirectional(&mut self.client.stream, &mut self.backend.stream).await;
         let _ = self.client.stream.shutdown().await;
         Ok(SessionEnd::StreamEnded)
     }
+}
+
+/// Relays the response to a command already sent to the backend, then
+/// updates the session state.
+pub(crate) async fn relay_one_response(
+    io: &mut SessionIo<'_>,
+    payload: Option<&[u8]>,
+) -> Result<(), SessionError> {
+    let command_byte = payload
+        .and_then(|p| p.first().copied())
+        .unwrap_or(code::QUERY);
+    relay_response_to(io, command_byte, payload)
+        .await
+        .map(|_| ())
+}
+
+async fn relay_response_to(
+    io: &mut SessionIo<'_>,
+    command_byte: u8,
+    payload: Option<&[u8]>,
+) -> Result<Handled, SessionError> {
+    let command = payload.and_then(|p| Command::parse(p).ok());
+    let shape = response_shape(command_byte);
+    let mut tracker = ResponseTracker::new(shape, io.caps);
+    let mut observer = CommandObserver {
+        caps: io.caps,
+        state: io.state,
+        command,
+        failed: false,
+        schema_reported: false,
+    };
+    let mut next = tracker.initial();
+    loop {
+        match next {
+            Next::ServerPacket => {
+                next = relay_response(io.backend, io.client, &mut tracker, &mut observer).await?;
+            }
+            Next::ClientFile => {
+                relay_client_file(io.client, io.backend).await?;
+                tracker.client_done();
+                next = Next::ServerPacket;
+            }
+            Next::ClientAuth => {
+                let round = io.client.read_small_packet().await?;
+                io.backend.write_all(&round.bytes).await?;
+                tracker.client_done();
+                next = Next::ServerPacket;
+            }
+            Next::Stream => return Ok(Handled::Stream),
+            Next::Done => break,
+        }
+    }
+    if let Some(status) = tracker.status() {
+        observer.state.on_status(status);
+    }
+    observer.finish();
+    Ok(if command_byte == code::QUIT {
+        Handled::Quit
+    } else {
+        Handled::Continue
+    })
 }
 
 enum Handled {
@@ -230,7 +307,8 @@ impl ResponseObserver for CommandObserver<'_, '_> {
     fn observe(&mut self, event: Event, payload: Option<&[u8]>) {
         match event {
             Event::Ok => {
-                let Some(ok) = payload.and_then(|p| OkInfo::parse(p, self.caps.session_track()).ok())
+                let Some(ok) =
+                    payload.and_then(|p| OkInfo::parse(p, self.caps.session_track()).ok())
                 else {
                     return;
                 };
@@ -250,7 +328,7 @@ impl ResponseObserver for CommandObserver<'_, '_> {
                         .on_prepared(ok.stmt_id, sql, ok.num_params, ok.num_columns);
                 }
             }
-            Event::ResultSetEnd | Event::Other => {}
+            Event::ResultSetEnd | Event::Row | Event::Other => {}
         }
     }
 }

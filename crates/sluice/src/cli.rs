@@ -8,7 +8,12 @@ use clap::Parser;
 #[command(name = "sluice", version)]
 pub struct Cli {
     /// Configuration file (INI). Without it, built-in defaults apply.
-    #[arg(short = 'c', long = "config", value_name = "FILE", env = "SLUICE_CONFIG")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        env = "SLUICE_CONFIG"
+    )]
     pub config: Option<PathBuf>,
 
     /// Address to accept clients on (overrides [proxy] listen).

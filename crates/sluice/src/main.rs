@@ -39,6 +39,10 @@ async fn run(config: sluice_config::Config) -> anyhow::Result<()> {
         max_connections: config.proxy.max_connections,
         shutdown_timeout: config.proxy.shutdown_timeout,
     };
+    let batching = config
+        .writebatch
+        .enabled
+        .then(|| sluice_proxy::BatchContext::start(batching_settings(&config.writebatch)));
     tracing::info!(
         listen = %config.proxy.listen,
         backend = %config.backend.address,
@@ -48,14 +52,37 @@ async fn run(config: sluice_config::Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let signal = signals::wait_for_stop().await;
-        tracing::info!(signal, "stopping: no new connections, finishing running commands");
+        tracing::info!(
+            signal,
+            "stopping: no new connections, finishing running commands"
+        );
         let _ = stop_tx.send(true);
     });
-    let report = sluice_proxy::serve(listener, settings, stop_rx).await;
+    let report = sluice_proxy::serve(listener, settings, batching, stop_rx).await;
     tracing::info!(
         accepted = report.accepted,
         abandoned = report.abandoned,
         "sluice stopped"
     );
     Ok(())
+}
+
+fn batching_settings(config: &sluice_config::WriteBatchConfig) -> sluice_proxy::BatchingSettings {
+    sluice_proxy::BatchingSettings {
+        mode: match config.mode {
+            sluice_config::BatchMode::Auto => sluice_proxy::BatchMode::Auto,
+            sluice_config::BatchMode::Hint => sluice_proxy::BatchMode::Hint,
+        },
+        batch: sluice_batch::BatchSettings {
+            initial_delay: config.initial_delay,
+            min_delay: config.min_delay,
+            max_delay: config.max_delay,
+            max_batch_size: config.max_batch_size,
+            max_batch_bytes: config.max_batch_bytes,
+            write_threshold: config.write_threshold,
+            adaptive_step: config.adaptive_step,
+            metrics_interval: config.metrics_interval,
+            max_queued_rows: config.max_queued_rows,
+        },
+    }
 }

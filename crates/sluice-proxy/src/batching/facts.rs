@@ -1,0 +1,207 @@
+//! Table facts (engine, table type, triggers, AUTO_INCREMENT column) read
+//! from `information_schema` on the asking session's own connection, and
+//! cached for a short while. DDL that passes through Sluice forgets them
+//! at once; the time limit bounds how long a change made elsewhere goes
+//! unnoticed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::SessionError;
+use crate::internal::{hex_literal, query, QueryResult};
+use crate::io::PacketStream;
+use sluice_protocol::caps::SessionCaps;
+
+/// How long a cached fact is trusted.
+const FACTS_TTL: Duration = Duration::from_secs(10);
+/// Entries kept at most; beyond it the cache is cleared.
+const MAX_ENTRIES: usize = 10_000;
+
+/// What batching needs to know of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableFacts {
+    /// The table exists, is a base table of a transactional engine and has
+    /// no triggers: a multi-row INSERT into it is atomic and runs nothing
+    /// session-dependent.
+    pub(crate) batchable: bool,
+    /// Name of the AUTO_INCREMENT column, if any.
+    pub(crate) auto_increment: Option<String>,
+}
+
+type FactsKey = (Arc<[u8]>, Vec<u8>, String);
+
+/// Facts shared by all sessions, keyed by (user, schema, table): what a
+/// user may see of `information_schema` depends on its privileges.
+#[derive(Default)]
+pub(crate) struct FactsCache {
+    entries: Mutex<HashMap<FactsKey, (Instant, Arc<TableFacts>)>>,
+}
+
+impl FactsCache {
+    pub(crate) fn get(
+        &self,
+        user: &Arc<[u8]>,
+        schema: &[u8],
+        table: &str,
+    ) -> Option<Arc<TableFacts>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (user.clone(), schema.to_vec(), table.to_string());
+        entries
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < FACTS_TTL)
+            .map(|(_, facts)| facts.clone())
+    }
+
+    fn put(&self, user: &Arc<[u8]>, schema: &[u8], table: &str, facts: Arc<TableFacts>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            (user.clone(), schema.to_vec(), table.to_string()),
+            (Instant::now(), facts),
+        );
+    }
+
+    /// DDL passed through: forget everything (DDL is rare; precision is
+    /// not worth a wrong fact).
+    pub(crate) fn forget_all(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Cached facts, or reads them on `backend`.
+    pub(crate) async fn lookup(
+        &self,
+        backend: &mut PacketStream,
+        caps: SessionCaps,
+        user: &Arc<[u8]>,
+        schema: &[u8],
+        table: &str,
+    ) -> Result<Arc<TableFacts>, SessionError> {
+        if let Some(facts) = self.get(user, schema, table) {
+            return Ok(facts);
+        }
+        let sql = facts_query(schema, table);
+        let facts = Arc::new(match query(backend, caps, sql.as_bytes()).await? {
+            QueryResult::Rows { rows, .. } => parse_facts(&rows),
+            // No privilege, or information_schema refused: not batchable.
+            _ => TableFacts {
+                batchable: false,
+                auto_increment: None,
+            },
+        });
+        self.put(user, schema, table, facts.clone());
+        Ok(facts)
+    }
+}
+
+fn facts_query(schema: &[u8], table: &str) -> String {
+    let schema = hex_literal(schema);
+    let table = hex_literal(table.as_bytes());
+    format!(
+        "SELECT t.TABLE_TYPE, t.ENGINE, e.TRANSACTIONS, \
+         (SELECT COUNT(*) FROM information_schema.TRIGGERS g \
+           WHERE g.EVENT_OBJECT_SCHEMA = t.TABLE_SCHEMA AND g.EVENT_OBJECT_TABLE = t.TABLE_NAME), \
+         (SELECT c.COLUMN_NAME FROM information_schema.COLUMNS c \
+           WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
+             AND c.EXTRA LIKE '%auto_increment%' LIMIT 1) \
+         FROM information_schema.TABLES t \
+         LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
+         WHERE t.TABLE_SCHEMA = {schema} AND t.TABLE_NAME = {table}"
+    )
+}
+
+fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
+    let not_batchable = TableFacts {
+        batchable: false,
+        auto_increment: None,
+    };
+    let [row] = rows else {
+        return not_batchable;
+    };
+    let text = |i: usize| row.get(i).and_then(|v| v.as_deref());
+    let base_table = text(0) == Some(b"BASE TABLE");
+    let transactional = text(2) == Some(b"YES");
+    let no_triggers = text(3) == Some(b"0");
+    TableFacts {
+        batchable: base_table && transactional && no_triggers,
+        auto_increment: text(4).map(|c| String::from_utf8_lossy(c).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(values: &[Option<&str>]) -> Vec<Vec<Option<Vec<u8>>>> {
+        vec![values
+            .iter()
+            .map(|v| v.map(|s| s.as_bytes().to_vec()))
+            .collect()]
+    }
+
+    #[test]
+    fn only_transactional_base_tables_without_triggers() {
+        let innodb = parse_facts(&row(&[
+            Some("BASE TABLE"),
+            Some("InnoDB"),
+            Some("YES"),
+            Some("0"),
+            Some("id"),
+        ]));
+        assert!(innodb.batchable);
+        assert_eq!(innodb.auto_increment.as_deref(), Some("id"));
+        assert!(
+            !parse_facts(&row(&[
+                Some("BASE TABLE"),
+                Some("MyISAM"),
+                Some("NO"),
+                Some("0"),
+                None
+            ]))
+            .batchable
+        );
+        assert!(
+            !parse_facts(&row(&[
+                Some("BASE TABLE"),
+                Some("Aria"),
+                Some("NO"),
+                Some("0"),
+                None
+            ]))
+            .batchable
+        );
+        assert!(!parse_facts(&row(&[Some("VIEW"), None, None, Some("0"), None])).batchable);
+        assert!(
+            !parse_facts(&row(&[
+                Some("BASE TABLE"),
+                Some("InnoDB"),
+                Some("YES"),
+                Some("1"),
+                None
+            ]))
+            .batchable
+        );
+        assert!(!parse_facts(&[]).batchable);
+    }
+
+    #[test]
+    fn cache_is_per_user_and_forgets() {
+        let cache = FactsCache::default();
+        let alice: Arc<[u8]> = Arc::from(&b"alice"[..]);
+        let bob: Arc<[u8]> = Arc::from(&b"bob"[..]);
+        let facts = Arc::new(TableFacts {
+            batchable: true,
+            auto_increment: None,
+        });
+        cache.put(&alice, b"db", "t", facts);
+        assert!(cache.get(&alice, b"db", "t").is_some());
+        assert!(cache.get(&bob, b"db", "t").is_none());
+        cache.forget_all();
+        assert!(cache.get(&alice, b"db", "t").is_none());
+    }
+}

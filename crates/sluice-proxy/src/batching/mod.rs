@@ -1,0 +1,484 @@
+//! Write batching inside a session: decide whether a statement may join a
+//! batch, queue it, and then either lead the batch on this session's own
+//! backend connection or answer the client with the result the leader
+//! sent. Everything else in the session loop is unaware of batching but
+//! for two hooks: [`SessionBatching::offer`] before a statement is relayed
+//! and [`SessionBatching::after_relay`] after.
+
+mod autoinc;
+mod facts;
+mod fingerprint;
+mod key;
+mod leader;
+mod member;
+mod owed;
+mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_batch::{BatchManager, BatchSettings};
+use sluice_classifier::{Classification, Classifier, EscapeMode, Kind, OtherKind, SessionKind};
+use sluice_protocol::caps::SessionCaps;
+use sluice_protocol::command::Command;
+use sluice_protocol::ok::{err_payload, ok_payload};
+use sluice_protocol::packet::encode_packet;
+use sluice_protocol::StatusFlags;
+use tokio::sync::oneshot;
+
+use crate::error::SessionError;
+use crate::internal::{encode_query, read_result, QueryResult};
+use crate::io::{Packet, PacketStream};
+use crate::session_state::SessionState;
+
+use self::autoinc::{id_source, split_values, IdSource};
+use self::facts::FactsCache;
+use self::fingerprint::Fingerprint;
+use self::key::BatchKey;
+use self::member::{Assignment, LeaderPicker, Member, MemberResult};
+use self::owed::Owed;
+pub use self::stats::BatchStats;
+
+/// Which statements may be batched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchMode {
+    /// Every INSERT the classifier and the session allow.
+    Auto,
+    /// Only statements carrying a `/* batch:N */` hint.
+    Hint,
+}
+
+/// Batching settings the daemon passes in.
+#[derive(Debug, Clone)]
+pub struct BatchingSettings {
+    /// Which statements may be batched.
+    pub mode: BatchMode,
+    /// Queue and delay settings.
+    pub batch: BatchSettings,
+}
+
+/// MariaDB error used when a batch's outcome cannot be known.
+const ER_ERROR_DURING_COMMIT: u16 = 1180;
+
+/// Status flags that describe the session rather than one statement, and
+/// so appear in the OK packet Sluice writes for a batched member.
+const SESSION_FLAGS: StatusFlags = StatusFlags::SERVER_STATUS_AUTOCOMMIT
+    .union(StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES)
+    .union(StatusFlags::SERVER_STATUS_ANSI_QUOTES);
+
+/// Shared by all sessions.
+pub struct BatchContext {
+    mode: BatchMode,
+    manager: BatchManager<BatchKey, Member, LeaderPicker>,
+    classifier: Classifier,
+    facts: FactsCache,
+    stats: Arc<BatchStats>,
+}
+
+impl BatchContext {
+    /// Starts the batch manager (needs a tokio runtime).
+    pub fn start(settings: BatchingSettings) -> Arc<BatchContext> {
+        let stats = Arc::new(BatchStats::default());
+        let adjust_stats = stats.clone();
+        Arc::new(BatchContext {
+            mode: settings.mode,
+            manager: BatchManager::start(settings.batch, LeaderPicker, move |a| {
+                adjust_stats.on_adjustment(a)
+            }),
+            classifier: Classifier::default(),
+            facts: FactsCache::default(),
+            stats,
+        })
+    }
+
+    /// Counters for metrics and tests.
+    pub fn stats(&self) -> &Arc<BatchStats> {
+        &self.stats
+    }
+
+    /// Shutdown: every queued row leaves now.
+    pub fn drain(&self) {
+        self.manager.drain();
+    }
+
+    /// Applies reloaded settings.
+    pub fn set_settings(&self, settings: BatchSettings) {
+        self.manager.set_settings(settings);
+    }
+
+    /// Current adaptive delay and queue depth.
+    pub fn manager_stats(&self) -> sluice_batch::ManagerStats {
+        self.manager.stats()
+    }
+}
+
+/// The borrowed parts of a session that batching works with.
+pub(crate) struct SessionIo<'a> {
+    pub(crate) client: &'a mut PacketStream,
+    pub(crate) backend: &'a mut PacketStream,
+    pub(crate) caps: SessionCaps,
+    pub(crate) state: &'a mut SessionState,
+}
+
+/// Whether batching took the statement.
+pub(crate) enum Offer {
+    /// The client has its answer.
+    Handled,
+    /// Relay the statement as usual.
+    Declined,
+}
+
+/// Per-session batching state.
+pub(crate) struct SessionBatching {
+    ctx: Arc<BatchContext>,
+    /// `None` until read, and again after anything that may change it.
+    fingerprint: Option<Fingerprint>,
+    /// The session may hold temporary tables or table locks: never batch.
+    tainted: bool,
+    owed: Owed,
+    /// The server is too old for `INSERT … RETURNING`.
+    unsupported: bool,
+}
+
+/// What one batchable statement turned into.
+struct Candidate {
+    key: BatchKey,
+    row: Vec<u8>,
+    generates_id: bool,
+    max_wait: Option<Duration>,
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+    auto_increment: Option<String>,
+}
+
+impl SessionBatching {
+    pub(crate) fn new(ctx: Arc<BatchContext>, server_version: Option<(u16, u16, u16)>) -> Self {
+        let unsupported = server_version.is_none_or(|v| v < (10, 5, 0));
+        SessionBatching {
+            ctx,
+            fingerprint: None,
+            tainted: false,
+            owed: Owed::default(),
+            unsupported,
+        }
+    }
+
+    fn escapes(&self, state: &SessionState) -> EscapeMode {
+        match state.no_backslash_escapes() {
+            Some(true) => EscapeMode::NoBackslash,
+            Some(false) => EscapeMode::Backslash,
+            None => EscapeMode::Unknown,
+        }
+    }
+
+    /// Tries to batch the command in `packet`.
+    pub(crate) async fn offer(
+        &mut self,
+        packet: &Packet,
+        io: &mut SessionIo<'_>,
+    ) -> Result<Offer, SessionError> {
+        let Ok(Command::Query(sql)) = Command::parse(packet.payload()) else {
+            return Ok(Offer::Declined);
+        };
+        let Some(candidate) = self.candidate(sql, io).await? else {
+            return Ok(Offer::Declined);
+        };
+        let (reply, assignment) = oneshot::channel();
+        let member = Member {
+            row: candidate.row.clone(),
+            generates_id: candidate.generates_id,
+            reply,
+        };
+        let bytes = candidate.row.len();
+        if self
+            .ctx
+            .manager
+            .submit(candidate.key.clone(), member, bytes, candidate.max_wait)
+            .is_err()
+        {
+            self.ctx.stats.unbatched("queue_full");
+            return Ok(Offer::Declined);
+        }
+        match assignment.await {
+            Ok(Assignment::Lead(others)) => {
+                leader::lead(self, io, packet, candidate, others).await?;
+            }
+            Ok(Assignment::Done(MemberResult::Inserted { insert_id })) => {
+                let generated = candidate.generates_id.then_some(insert_id);
+                self.answer_inserted(io, insert_id, generated).await?;
+            }
+            Ok(Assignment::Done(MemberResult::RunAlone)) => {
+                self.ctx.stats.on_isolated();
+                self.run_alone(io, packet, candidate.generates_id).await?;
+            }
+            Ok(Assignment::Done(MemberResult::Unknown)) | Err(_) => {
+                self.answer_unknown(io).await?;
+            }
+        }
+        Ok(Offer::Handled)
+    }
+
+    /// Whether `sql` may join a batch from this session, and under which
+    /// key. May read the session fingerprint and table facts on the
+    /// session's own connection.
+    async fn candidate(
+        &mut self,
+        sql: &[u8],
+        io: &mut SessionIo<'_>,
+    ) -> Result<Option<Candidate>, SessionError> {
+        if self.unsupported || self.tainted || !io.state.is_autocommit_idle() {
+            return Ok(None);
+        }
+        let classification = self.ctx.classifier.classify_with(
+            sql,
+            sluice_classifier::Options {
+                prepared: false,
+                escapes: self.escapes(io.state),
+            },
+        );
+        let insert = match classification.batchable() {
+            Ok(insert) => insert,
+            Err(reason) => {
+                if matches!(classification.kind, Kind::Write(_)) {
+                    self.ctx.stats.unbatched(reason.as_str());
+                }
+                return Ok(None);
+            }
+        };
+        let hint = classification.hints.batch_ms;
+        if self.ctx.mode == BatchMode::Hint && hint.is_none() {
+            self.ctx.stats.unbatched("no_hint");
+            return Ok(None);
+        }
+        if self.fingerprint.is_none() {
+            self.fingerprint = Fingerprint::read(io.backend, io.caps).await?;
+        }
+        let Some(fingerprint) = self.fingerprint.as_ref() else {
+            return Ok(None);
+        };
+        if !fingerprint.batchable {
+            self.ctx.stats.unbatched("session_settings");
+            return Ok(None);
+        }
+        let schema = match insert.schema() {
+            Some(schema) => schema.as_bytes().to_vec(),
+            None => match &fingerprint.database {
+                Some(db) => db.clone(),
+                None => return Ok(None),
+            },
+        };
+        let user: Arc<[u8]> = Arc::from(fingerprint.current_user.as_slice());
+        let facts = self
+            .ctx
+            .facts
+            .lookup(io.backend, io.caps, &user, &schema, insert.table())
+            .await?;
+        if !facts.batchable {
+            self.ctx.stats.unbatched("table");
+            return Ok(None);
+        }
+        let Ok(row) = insert.row_bytes(sql) else {
+            return Ok(None);
+        };
+        let generates_id = match &facts.auto_increment {
+            None => false,
+            Some(column) => match insert
+                .columns()
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case(column))
+            {
+                None => true,
+                Some(index) => {
+                    let values = split_values(row, !fingerprint.no_backslash_escapes);
+                    let source = values
+                        .and_then(|v| v.get(index).cloned())
+                        .and_then(|r| id_source(&row[r], fingerprint.no_auto_value_on_zero));
+                    match source {
+                        Some(IdSource::Generated) => true,
+                        Some(IdSource::Explicit) => false,
+                        None => {
+                            self.ctx.stats.unbatched("id_expression");
+                            return Ok(None);
+                        }
+                    }
+                }
+            },
+        };
+        let key = BatchKey {
+            user,
+            database: Arc::from(fingerprint.database.clone().unwrap_or_default()),
+            fingerprint: Arc::from(fingerprint.bytes.as_slice()),
+            shape: insert.shape_key().clone(),
+        };
+        Ok(Some(Candidate {
+            key,
+            row: row.to_vec(),
+            generates_id,
+            max_wait: hint.map(|ms| Duration::from_millis(u64::from(ms))),
+            prefix: sql[insert.prefix()].to_vec(),
+            suffix: sql[insert.suffix()].to_vec(),
+            auto_increment: facts.auto_increment.clone(),
+        }))
+    }
+
+    /// Writes the OK packet the member would have got alone.
+    async fn answer_inserted(
+        &mut self,
+        io: &mut SessionIo<'_>,
+        insert_id: u64,
+        generated_id: Option<u64>,
+    ) -> Result<(), SessionError> {
+        let status = io
+            .state
+            .status()
+            .unwrap_or(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+            .intersection(SESSION_FLAGS);
+        let mut out = Vec::with_capacity(24);
+        encode_packet(&mut out, 1, &ok_payload(1, insert_id, status, 0));
+        io.client.write_all(&out).await?;
+        self.owed.on_batched(generated_id);
+        Ok(())
+    }
+
+    async fn answer_unknown(&mut self, io: &mut SessionIo<'_>) -> Result<(), SessionError> {
+        self.ctx.stats.on_outcome_unknown();
+        let message = "Sluice lost the server connection while committing the batch \
+                       that held this INSERT: whether the row was written is unknown";
+        let mut out = Vec::new();
+        encode_packet(
+            &mut out,
+            1,
+            &err_payload(ER_ERROR_DURING_COMMIT, b"HY000", message),
+        );
+        io.client.write_all(&out).await
+    }
+
+    /// Runs the member's own statement on its own connection and relays
+    /// the server's answer, exactly as without batching.
+    async fn run_alone(
+        &mut self,
+        io: &mut SessionIo<'_>,
+        packet: &Packet,
+        generates_id: bool,
+    ) -> Result<(), SessionError> {
+        io.backend.write_all(&packet.bytes).await?;
+        crate::session::relay_one_response(io, Some(packet.payload())).await?;
+        self.owed.row_inserted = false;
+        if generates_id {
+            // Whether it succeeded or failed, the connection's own value is
+            // now what the client would see alone.
+            self.owed.last_insert_id = None;
+        }
+        Ok(())
+    }
+
+    /// Before relaying a command that may observe the session's last
+    /// statement: sends the reconcile statement ahead of it (pipelined, no
+    /// extra round trip) and consumes its answer after the command is
+    /// written. Returns whether a reconcile answer must be read.
+    pub(crate) fn reconcile_before(&mut self, command: u8, out: &mut Vec<u8>) -> bool {
+        use sluice_protocol::command::code;
+        let harmless = matches!(
+            command,
+            code::PING
+                | code::STATISTICS
+                | code::STMT_CLOSE
+                | code::STMT_RESET
+                | code::STMT_SEND_LONG_DATA
+                | code::QUIT
+                | code::SET_OPTION
+        );
+        if harmless || !self.owed.is_pending() {
+            return false;
+        }
+        if matches!(command, code::RESET_CONNECTION | code::CHANGE_USER) {
+            self.owed = Owed::default();
+            return false;
+        }
+        encode_query(out, self.owed.reconcile_sql().as_bytes());
+        self.owed = Owed::default();
+        true
+    }
+
+    /// Reads the answer to a pipelined reconcile statement.
+    pub(crate) async fn read_reconcile(io: &mut SessionIo<'_>) -> Result<(), SessionError> {
+        if let QueryResult::Err(e) = read_result(io.backend, io.caps).await? {
+            tracing::warn!(code = e.code, message = %e.message, "reconcile statement failed");
+        }
+        Ok(())
+    }
+
+    /// After a statement was relayed: note what it may have changed.
+    pub(crate) fn after_relay(&mut self, command: Option<&Command<'_>>, state: &SessionState) {
+        use sluice_protocol::command::Command as C;
+        match command {
+            Some(C::Query(sql)) => self.after_sql(sql),
+            Some(C::StmtExecute { stmt_id, .. }) => {
+                match state.statement(*stmt_id).and_then(|s| s.sql.clone()) {
+                    Some(sql) => self.after_sql(&sql),
+                    None => self.fingerprint = None,
+                }
+            }
+            Some(C::InitDb(_)) => self.fingerprint = None,
+            Some(C::ChangeUser) | Some(C::ResetConnection) => {
+                self.fingerprint = None;
+                self.tainted = false;
+                self.owed = Owed::default();
+            }
+            Some(
+                C::Ping
+                | C::Statistics
+                | C::StmtClose { .. }
+                | C::StmtReset { .. }
+                | C::StmtFetch { .. }
+                | C::StmtSendLongData { .. }
+                | C::StmtPrepare(_)
+                | C::FieldList
+                | C::ProcessKill
+                | C::SetOption
+                | C::Quit,
+            ) => {}
+            _ => self.fingerprint = None,
+        }
+    }
+
+    fn after_sql(&mut self, sql: &[u8]) {
+        let classification: Classification = self.ctx.classifier.classify(sql);
+        match &classification.kind {
+            Kind::Read(_) | Kind::Write(_) => {}
+            Kind::Transaction(_) => {}
+            Kind::Ddl(_) => {
+                self.ctx.facts.forget_all();
+                self.fingerprint = None;
+            }
+            Kind::Session(kind) => {
+                if matches!(
+                    kind,
+                    SessionKind::CreateTemporaryTable { .. } | SessionKind::LockTables
+                ) {
+                    self.tainted = true;
+                }
+                self.fingerprint = None;
+            }
+            Kind::Other(other) => {
+                if matches!(
+                    other,
+                    OtherKind::Call | OtherKind::Compound | OtherKind::Unknown
+                ) {
+                    self.tainted = true;
+                }
+                self.fingerprint = None;
+            }
+        }
+        // A temporary table or lock hidden in a multi-statement text.
+        if mentions(sql, b"TEMPORARY") || mentions(sql, b"LOCK TABLES") {
+            self.tainted = true;
+            self.fingerprint = None;
+        }
+    }
+}
+
+fn mentions(sql: &[u8], word: &[u8]) -> bool {
+    sql.windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word))
+}

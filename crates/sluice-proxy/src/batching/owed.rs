@@ -1,0 +1,59 @@
+//! Session effects a batched member is owed. Its own connection did not
+//! run its INSERT (or ran it inside a bigger one), so before its next
+//! statement that could observe `LAST_INSERT_ID()`, `ROW_COUNT()` or the
+//! warnings list, one statement makes them what they would have been.
+
+/// What a session's connection still has to be told.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Owed {
+    /// `LAST_INSERT_ID()` must become this.
+    pub(crate) last_insert_id: Option<u64>,
+    /// `ROW_COUNT()` must be 1 and the warnings list empty (a single-row
+    /// INSERT that succeeded without warnings).
+    pub(crate) row_inserted: bool,
+}
+
+impl Owed {
+    pub(crate) fn is_pending(&self) -> bool {
+        self.row_inserted || self.last_insert_id.is_some()
+    }
+
+    /// A batched row of this session was inserted.
+    pub(crate) fn on_batched(&mut self, generated_id: Option<u64>) {
+        self.row_inserted = true;
+        if generated_id.is_some() {
+            self.last_insert_id = generated_id;
+        }
+    }
+
+    /// The statement that settles the debt: selecting into a variable
+    /// from a real table leaves `ROW_COUNT()` at 1 and clears the warnings
+    /// list; `LAST_INSERT_ID(n)` sets the session's value.
+    pub(crate) fn reconcile_sql(&self) -> String {
+        let value = match self.last_insert_id {
+            Some(id) => format!("LAST_INSERT_ID({id})"),
+            None => "1".to_string(),
+        };
+        format!("SELECT {value} INTO @sluice_reconcile FROM information_schema.COLLATIONS LIMIT 1")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_ids_keep_an_earlier_owed_id() {
+        let mut owed = Owed::default();
+        assert!(!owed.is_pending());
+        owed.on_batched(Some(7));
+        owed.on_batched(None);
+        assert_eq!(owed.last_insert_id, Some(7));
+        assert!(owed.reconcile_sql().contains("LAST_INSERT_ID(7)"));
+        let plain = Owed {
+            row_inserted: true,
+            ..Owed::default()
+        };
+        assert!(plain.reconcile_sql().starts_with("SELECT 1 INTO"));
+    }
+}

@@ -1,0 +1,75 @@
+//! Counters of what batching did, read by metrics and tests.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use sluice_batch::core::Adjustment;
+
+/// Batching counters (monotonic).
+#[derive(Debug, Default)]
+pub struct BatchStats {
+    /// Multi-row statements committed.
+    pub batches: AtomicU64,
+    /// Rows that went out in a committed batch.
+    pub batched_rows: AtomicU64,
+    /// Batches that did not apply (members re-ran alone).
+    pub batch_failures: AtomicU64,
+    /// Members that re-ran alone after a failed batch.
+    pub isolated_rows: AtomicU64,
+    /// Members told the outcome is unknown.
+    pub outcome_unknown: AtomicU64,
+    /// Delay adjustments upwards.
+    pub delay_up: AtomicU64,
+    /// Delay adjustments downwards.
+    pub delay_down: AtomicU64,
+    unbatched: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl BatchStats {
+    pub(crate) fn unbatched(&self, reason: &'static str) {
+        *self
+            .unbatched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Writes relayed alone, by reason.
+    pub fn unbatched_by_reason(&self) -> Vec<(&'static str, u64)> {
+        let mut out: Vec<_> = self
+            .unbatched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub(crate) fn on_batch(&self, rows: usize) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.batched_rows.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn on_failure(&self) {
+        self.batch_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn on_isolated(&self) {
+        self.isolated_rows.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn on_outcome_unknown(&self) {
+        self.outcome_unknown.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn on_adjustment(&self, adjustment: Adjustment) {
+        match adjustment {
+            Adjustment::Up => self.delay_up.fetch_add(1, Ordering::Relaxed),
+            Adjustment::Down => self.delay_down.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
