@@ -5,9 +5,8 @@
 //! of one-off shapes and the memory bound is exact (entries, not bytes:
 //! each entry holds one key and one small frame).
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use crate::shape::{Frame, NotBatchable};
@@ -17,6 +16,46 @@ pub(crate) type Verdict = Result<Arc<Frame>, NotBatchable>;
 
 const SHARDS: usize = 16;
 
+/// A fast non-cryptographic hasher (multiply-rotate over 8-byte words).
+/// Shard maps are bounded, so even adversarial collisions cost at most a
+/// scan of one shard.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FastHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `BuildHasher` for [`FastHasher`].
+pub(crate) type FastBuild = BuildHasherDefault<FastHasher>;
+
 struct Entry {
     verdict: Verdict,
     referenced: bool,
@@ -24,7 +63,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Arc<[u8]>, Entry>,
+    map: HashMap<Arc<[u8]>, Entry, FastBuild>,
     ring: VecDeque<Arc<[u8]>>,
 }
 
@@ -46,9 +85,10 @@ impl ShapeCache {
     }
 
     fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
-        let mut h = DefaultHasher::new();
+        let mut h = FastHasher::default();
         key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        // high bits: the map itself uses the low ones
+        &self.shards[((h.finish() >> 58) as usize) % SHARDS]
     }
 
     /// The verdict for `key`, if cached.

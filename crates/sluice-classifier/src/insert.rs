@@ -21,8 +21,29 @@ pub(crate) struct Located {
     /// Every row as (open, close) indices; one entry unless several rows
     /// were allowed.
     pub(crate) rows: Vec<(usize, usize)>,
-    pub(crate) table: TableName,
-    pub(crate) columns: Vec<String>,
+    /// Index of the table name's first token.
+    table_at: usize,
+    /// Index of each column name's token.
+    pub(crate) column_at: Vec<usize>,
+}
+
+impl Located {
+    /// The table and column names (built only for a new shape).
+    pub(crate) fn names(&self, code: &Code<'_>) -> (TableName, Vec<String>) {
+        let table = code
+            .table_name(self.table_at)
+            .map(|(t, _)| t)
+            .unwrap_or(TableName {
+                schema: None,
+                name: String::new(),
+            });
+        let columns = self
+            .column_at
+            .iter()
+            .map(|&i| code.ident(i).unwrap_or_default())
+            .collect();
+        (table, columns)
+    }
 }
 
 /// Recognise the statement's structure; `code` starts at `INSERT`. With
@@ -45,12 +66,12 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
     if kw(i, "INTO") {
         i += 1;
     }
-    let (table, next) = code.table_name(i).ok_or(NotBatchable::ParseFailure)?;
-    i = next;
+    let table_at = i;
+    i = code.table_end(i).ok_or(NotBatchable::ParseFailure)?;
     if kw(i, "PARTITION") {
         return Err(NotBatchable::Partition);
     }
-    let mut columns = Vec::new();
+    let mut column_at = Vec::new();
     if tok(i) == Some(Tok::LParen) {
         if kw(i + 1, "SELECT") || kw(i + 1, "WITH") || tok(i + 1) == Some(Tok::LParen) {
             return Err(NotBatchable::SelectSource);
@@ -61,13 +82,13 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
         } else {
             loop {
                 // `col`, `t.col` or `db.t.col`: the column is the last part.
-                let mut name = code.ident(i).ok_or(NotBatchable::ParseFailure)?;
+                let mut name = code.ident_at(i).ok_or(NotBatchable::ParseFailure)?;
                 i += 1;
                 while tok(i) == Some(Tok::Dot) {
-                    name = code.ident(i + 1).ok_or(NotBatchable::ParseFailure)?;
+                    name = code.ident_at(i + 1).ok_or(NotBatchable::ParseFailure)?;
                     i += 2;
                 }
-                columns.push(name);
+                column_at.push(name);
                 match tok(i) {
                     Some(Tok::Comma) => i += 1,
                     Some(Tok::RParen) => {
@@ -115,8 +136,8 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
         open,
         close,
         rows,
-        table,
-        columns,
+        table_at,
+        column_at,
     })
 }
 

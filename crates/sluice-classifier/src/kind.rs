@@ -261,6 +261,25 @@ impl<'a> Code<'a> {
         }
     }
 
+    /// `Some(i)` if the token at `i` is an identifier.
+    pub(crate) fn ident_at(&self, i: usize) -> Option<usize> {
+        matches!(
+            self.tok(i),
+            Some(Tok::Word | Tok::Backtick | Tok::Str { quote: b'"' })
+        )
+        .then_some(i)
+    }
+
+    /// The index after a `[schema.]name` at `i`, without building it.
+    pub(crate) fn table_end(&self, i: usize) -> Option<usize> {
+        self.ident_at(i)?;
+        if self.tok(i + 1) == Some(Tok::Dot) {
+            self.ident_at(i + 2)?;
+            return Some(i + 3);
+        }
+        Some(i + 1)
+    }
+
     /// Parse `[schema.]name` at `i`; returns it and the next index.
     pub(crate) fn table_name(&self, i: usize) -> Option<(TableName, usize)> {
         let first = self.ident(i)?;

@@ -288,17 +288,18 @@ impl Classifier {
             Some(verdict) => verdict?,
             None => {
                 let expect = cold::Expect {
-                    columns: located.columns.len(),
+                    columns: located.column_at.len(),
                     values: tuple.values,
                 };
                 let text = cold::parser_text(sql, &lexed.tokens);
                 let verdict = cold::verdict(&text, &expect);
                 let key: Arc<[u8]> = Arc::from(key.as_slice());
                 let verdict = verdict.map(|()| {
+                    let (table, columns) = located.names(code);
                     Arc::new(Frame {
                         key: ShapeKey(key.clone()),
-                        table: located.table,
-                        columns: located.columns,
+                        table,
+                        columns,
                         values: tuple.values,
                     })
                 });

@@ -6,8 +6,11 @@
 //! unary `-`/`+`, arithmetic, parentheses, and calls of a list of builtins
 //! whose result does not depend on the session that runs the statement.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::OnceLock;
 
+use crate::cache::FastBuild;
 use crate::lexer::{Tok, Token};
 use crate::shape::NotBatchable;
 
@@ -250,8 +253,37 @@ struct Validator<'a> {
     out: Tuple,
 }
 
-fn listed(list: &[&str], word: &[u8]) -> bool {
-    list.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(word))
+const ALLOWED: u8 = 1;
+const SESSION: u8 = 2;
+const SEQUENCE: u8 = 4;
+const BARE_VALUE: u8 = 8;
+const BARE_SESSION: u8 = 16;
+
+/// Which lists a word is on (bit set), looked up upper-cased.
+fn word_class(word: &[u8]) -> u8 {
+    static TABLE: OnceLock<HashMap<&'static [u8], u8, FastBuild>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut m: HashMap<&'static [u8], u8, FastBuild> = HashMap::default();
+        for (list, bit) in [
+            (ALLOWED_FUNCS, ALLOWED),
+            (SESSION_FUNCS, SESSION),
+            (SEQUENCE_FUNCS, SEQUENCE),
+            (NILADIC, BARE_VALUE),
+            (SESSION_WORDS, BARE_SESSION),
+        ] {
+            for w in list {
+                *m.entry(w.as_bytes()).or_default() |= bit;
+            }
+        }
+        m
+    });
+    let mut buf = [0u8; 32];
+    let Some(upper) = buf.get_mut(..word.len()) else {
+        return 0;
+    };
+    upper.copy_from_slice(word);
+    upper.make_ascii_uppercase();
+    table.get(&*upper).copied().unwrap_or(0)
 }
 
 impl Validator<'_> {
@@ -383,6 +415,8 @@ impl Validator<'_> {
         let w = t.bytes(self.sql);
         let next = self.peek();
         let call = next == Some(Tok::LParen);
+        let class = word_class(w);
+        let listed = |bit: u8| class & bit != 0;
         if !call {
             let kw = |k: &str| w.eq_ignore_ascii_case(k.as_bytes());
             if kw("NULL") || kw("TRUE") || kw("FALSE") || kw("DEFAULT") {
@@ -409,10 +443,10 @@ impl Validator<'_> {
             if kw("NEXT") || kw("PREVIOUS") {
                 return Err(NotBatchable::Sequence);
             }
-            if listed(NILADIC, w) {
+            if listed(BARE_VALUE) {
                 return Ok(());
             }
-            if listed(SESSION_WORDS, w) {
+            if listed(BARE_SESSION) {
                 return Err(NotBatchable::SessionFunction);
             }
             if next == Some(Tok::Dot) {
@@ -427,13 +461,13 @@ impl Validator<'_> {
             }
             return Err(NotBatchable::UnsupportedExpression);
         }
-        if listed(SESSION_FUNCS, w) {
+        if listed(SESSION) {
             return Err(NotBatchable::SessionFunction);
         }
-        if listed(SEQUENCE_FUNCS, w) {
+        if listed(SEQUENCE) {
             return Err(NotBatchable::Sequence);
         }
-        if !listed(ALLOWED_FUNCS, w) {
+        if !listed(ALLOWED) {
             return Err(NotBatchable::UnknownFunction);
         }
         // Arguments: `(` [expr {, expr}] `)`.

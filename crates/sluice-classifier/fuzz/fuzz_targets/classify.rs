@@ -18,7 +18,7 @@ fn hot() -> &'static Classifier {
     HOT.get_or_init(|| Classifier::new(256))
 }
 
-fn check_spans(sql: &[u8], c: &Classification) {
+fn check_spans(sql: &[u8], c: &Classification, opts: Options) {
     let Ok(shape) = c.batchable() else { return };
     let row = shape.row();
     assert!(row.start < row.end && row.end <= sql.len());
@@ -33,13 +33,7 @@ fn check_spans(sql: &[u8], c: &Classification) {
     assert_eq!(two.len(), sql.len() + r.len() + 1);
     // Splicing must not read outside a shorter or longer text.
     assert!(shape.splice(&sql[..sql.len() - 1], &[r]).is_err());
-    let again = Classifier::new(0).classify_with(
-        &two,
-        Options {
-            prepared: !shape.placeholders().is_empty(),
-            escapes: EscapeMode::Unknown,
-        },
-    );
+    let again = Classifier::new(0).classify_with(&two, opts);
     assert_eq!(again.kind, c.kind);
     assert_eq!(again.batchable().err(), Some(NotBatchable::SeveralRows));
 }
@@ -89,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
         for escapes in [EscapeMode::Unknown, EscapeMode::Backslash, EscapeMode::NoBackslash] {
             let opts = Options { prepared, escapes };
             let c = cold.classify_with(data, opts);
-            check_spans(data, &c);
+            check_spans(data, &c, opts);
             let h1 = hot().classify_with(data, opts);
             let h2 = hot().classify_with(data, opts);
             assert_eq!(h1, h2);
