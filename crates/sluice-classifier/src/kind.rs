@@ -545,10 +545,18 @@ fn set_kind(code: &Code<'_>, start: usize) -> Kind {
     let at = |off: usize, k: &str| code.kw(start + off, k);
     if at(1, "STATEMENT") {
         // MariaDB `SET STATEMENT var=… FOR <statement>`.
-        return match code.find_top(start + 2, &["FOR"]) {
-            Some(i) => detect(code, i + 1),
-            None => Kind::Other(OtherKind::Unknown),
-        };
+        // Nested prefixes are skipped in a loop: no recursion on input.
+        let mut from = start + 2;
+        loop {
+            let Some(i) = code.find_top(from, &["FOR"]) else {
+                return Kind::Other(OtherKind::Unknown);
+            };
+            if code.kw(i + 1, "SET") && code.kw(i + 2, "STATEMENT") {
+                from = i + 3;
+            } else {
+                return detect(code, i + 1);
+            }
+        }
     }
     if at(1, "TRANSACTION")
         || (at(2, "TRANSACTION") && (at(1, "SESSION") || at(1, "GLOBAL") || at(1, "LOCAL")))

@@ -165,6 +165,7 @@ fn cases() -> Vec<(&'static str, Kind, E)> {
         ("INSERT INTO t (a, b) VALUES (1, 2) garbage", INS, No(N::ParseFailure)),
         ("SET STATEMENT max_statement_time=1 FOR INSERT INTO t VALUES (1)", INS, No(N::SetStatement)),
         ("WITH c AS (SELECT 1) INSERT INTO t SELECT * FROM c", INS, No(N::ParseFailure)),
+        ("SET STATEMENT a=1 FOR SET STATEMENT b=2 FOR UPDATE t SET a=1", Kind::Write(WriteKind::Update), No(N::NotInsert)),
         ("REPLACE INTO t VALUES (1)", Kind::Write(WriteKind::Replace), No(N::Replace)),
         // ---- other writes
         ("UPDATE t SET a = 1 WHERE id = 2", Kind::Write(WriteKind::Update), No(N::NotInsert)),
@@ -333,6 +334,38 @@ fn every_reason_is_covered() {
     for r in N::ALL {
         assert!(reasons.contains(r), "no case for {r}");
     }
+}
+
+#[test]
+fn deep_inputs_do_not_overflow() {
+    let mut sql = String::new();
+    for _ in 0..100_000 {
+        sql.push_str("SET STATEMENT a=1 FOR ");
+    }
+    sql.push_str("SELECT 1");
+    assert_eq!(sluice_classifier::classify(sql.as_bytes()).kind, SEL);
+    let deep = format!(
+        "INSERT INTO t VALUES ({}1{})",
+        "(".repeat(50_000),
+        ")".repeat(50_000)
+    );
+    assert_eq!(
+        sluice_classifier::classify(deep.as_bytes())
+            .batchable()
+            .err(),
+        Some(N::UnsupportedExpression)
+    );
+    let calls = format!(
+        "INSERT INTO t VALUES ({}1{})",
+        "CONCAT(".repeat(50_000),
+        ")".repeat(50_000)
+    );
+    assert_eq!(
+        sluice_classifier::classify(calls.as_bytes())
+            .batchable()
+            .err(),
+        Some(N::UnsupportedExpression)
+    );
 }
 
 #[test]
