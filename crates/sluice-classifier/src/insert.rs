@@ -7,7 +7,8 @@
 //! SET form, several rows, ON DUPLICATE KEY UPDATE, …) are reported here;
 //! the final word on a new shape is sqlparser's ([`crate::cold`]).
 
-use crate::kind::{Code, TableName};
+use crate::code::Code;
+use crate::kind::TableName;
 use crate::lexer::{Tok, Token};
 use crate::shape::NotBatchable;
 

@@ -31,7 +31,9 @@
 #![deny(missing_docs)]
 
 mod cache;
+mod code;
 mod cold;
+mod detect;
 mod hints;
 mod insert;
 mod kind;
@@ -51,7 +53,7 @@ pub use render::{render_row, render_value, BoundValue, RenderError, RenderOption
 pub use shape::{splice, BatchableInsert, NotBatchable, ShapeKey, SpliceError};
 
 use cache::ShapeCache;
-use kind::Code;
+use code::Code;
 use lexer::{lex, same_boundaries, LexConfig, Lexed, Tok};
 use shape::Frame;
 
@@ -200,7 +202,7 @@ impl Classifier {
         };
         let lexed = lex(sql, cfg);
         let code = Code::new(sql, &lexed.tokens);
-        let kind = kind::detect(&code, 0);
+        let kind = detect::detect(&code, 0);
         let hints = hints::collect(sql, &lexed.tokens);
         let batch = self.batchability(sql, &lexed, &code, &kind, &hints, opts, cfg);
         Classification { kind, hints, batch }
@@ -247,7 +249,7 @@ impl Classifier {
                 },
             );
             let alt_code = Code::new(sql, &alt_lexed.tokens);
-            let same_kind = kind::detect(&alt_code, 0) == *kind;
+            let same_kind = detect::detect(&alt_code, 0) == *kind;
             let alt = self.shape(sql, &alt_lexed, &alt_code, opts.prepared);
             match alt {
                 Ok(a) if same_kind && a.row == shape.row && a.columns() == shape.columns() => {}

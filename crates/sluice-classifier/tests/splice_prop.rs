@@ -98,7 +98,7 @@ fn statement(f: &Frame, row: &str, k: usize, i: usize, sp: &str) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
     #[test]
     fn splice_round_trip((f, rows, spaces) in case()) {
         let classifier = Classifier::new(64);
