@@ -22,6 +22,9 @@ struct Queue<T> {
     bytes: usize,
     deadline: Option<Instant>,
     in_flight: usize,
+    /// Size of the last group that left: a queue that grew as large while
+    /// a group is in flight leaves without waiting for it.
+    last_size: usize,
 }
 
 impl<T> Default for Queue<T> {
@@ -31,9 +34,21 @@ impl<T> Default for Queue<T> {
             bytes: 0,
             deadline: None,
             in_flight: 0,
+            last_size: 0,
         }
     }
 }
+
+/// Groups of one key in flight at once at most. More than one lets a
+/// batch execute while the previous one waits for its commit to reach
+/// disk; each extra one is only started by a queue as large as the last
+/// group, so batches stay large.
+pub const MAX_IN_FLIGHT: usize = 4;
+
+/// A second group of a key starts early only from this many rows: below
+/// it, waiting for the group in flight costs little and keeps batches
+/// whole.
+pub const MIN_PIPELINED: usize = 8;
 
 /// Direction of a delay adjustment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +157,10 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         let deadline = now + wait;
         queue.deadline = Some(queue.deadline.map_or(deadline, |d| d.min(deadline)));
         let due = queue.in_flight == 0 && queue.deadline.is_some_and(|d| d <= now);
-        if self.draining || due || queue.items.len() >= settings.max_batch_size {
+        let pipelined = queue.in_flight > 0
+            && queue.in_flight < MAX_IN_FLIGHT
+            && queue.items.len() >= queue.last_size.max(MIN_PIPELINED);
+        if self.draining || due || pipelined || queue.items.len() >= settings.max_batch_size {
             self.queued -= queue.items.len();
             ready.push(Dispatch {
                 key,
@@ -253,6 +271,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
 }
 
 fn take<T>(queue: &mut Queue<T>) -> Vec<T> {
+    queue.last_size = queue.items.len();
     queue.bytes = 0;
     queue.deadline = None;
     queue.in_flight += 1;

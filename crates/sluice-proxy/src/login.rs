@@ -159,7 +159,7 @@ pub(crate) async fn login(
     );
     client.write_all(&out).await?;
 
-    let response = client.read_small_packet().await?;
+    let response = read_handshake_response(&mut client, greeting_packet.header.seq).await?;
     let hello = ClientHello::parse(response.payload(), greeting.offered())
         .map_err(SessionError::protocol(Peer::Client))?;
     let caps = SessionCaps::negotiate(
@@ -210,6 +210,38 @@ pub(crate) async fn login(
         greeting,
         hello,
     })))
+}
+
+/// Largest handshake response accepted: connection attributes are bounded
+/// by 64 KiB, so anything far larger is not a MySQL client.
+const MAX_HANDSHAKE_RESPONSE: usize = 1024 * 1024;
+
+/// Reads the client's handshake response, refusing at once what cannot be
+/// one (an HTTP request, a wrong sequence id) instead of waiting for bytes
+/// that will never come.
+async fn read_handshake_response(
+    client: &mut PacketStream,
+    greeting_seq: u8,
+) -> Result<crate::io::Packet, SessionError> {
+    let header = client.peek_header().await?;
+    let expected = greeting_seq.wrapping_add(1);
+    if header.seq != expected {
+        return Err(SessionError::protocol(Peer::Client)(
+            sluice_protocol::ProtocolError::OutOfOrder {
+                expected,
+                got: header.seq,
+            },
+        ));
+    }
+    if header.payload_len > MAX_HANDSHAKE_RESPONSE {
+        return Err(SessionError::protocol(Peer::Client)(
+            sluice_protocol::ProtocolError::TooLarge {
+                len: header.payload_len,
+                limit: MAX_HANDSHAKE_RESPONSE,
+            },
+        ));
+    }
+    client.read_small_packet().await
 }
 
 struct LoginObserver {

@@ -358,7 +358,10 @@ impl CommandObserver<'_, '_> {
                 {
                     self.state.on_types_bound(stmt_id, types);
                 }
+                self.state.on_long_data_consumed(stmt_id);
             }
+            Command::StmtSendLongData { stmt_id } => self.state.on_long_data(stmt_id),
+            Command::StmtReset { stmt_id } => self.state.on_long_data_consumed(stmt_id),
             Command::StmtClose { stmt_id } => self.state.on_statement_closed(stmt_id),
             Command::ResetConnection if !self.failed => self.state.on_reset(),
             Command::ChangeUser if !self.failed => {

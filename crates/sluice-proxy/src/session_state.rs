@@ -34,6 +34,8 @@ pub struct PreparedStatement {
     pub num_columns: u16,
     /// Parameter types from the last execution that sent them.
     pub bound_types: Option<Vec<ParamType>>,
+    /// COM_STMT_SEND_LONG_DATA sent values for the next execution.
+    pub long_data_pending: bool,
 }
 
 /// Statement texts longer than this are not kept.
@@ -156,6 +158,7 @@ impl SessionState {
                 num_params,
                 num_columns,
                 bound_types: None,
+                long_data_pending: false,
             },
         );
     }
@@ -164,6 +167,21 @@ impl SessionState {
     pub fn on_types_bound(&mut self, id: u32, types: Vec<ParamType>) {
         if let Some(stmt) = self.statements.get_mut(&id) {
             stmt.bound_types = Some(types);
+        }
+    }
+
+    /// COM_STMT_SEND_LONG_DATA: the next execution carries data the
+    /// execute packet does not show.
+    pub fn on_long_data(&mut self, id: u32) {
+        if let Some(stmt) = self.statements.get_mut(&id) {
+            stmt.long_data_pending = true;
+        }
+    }
+
+    /// COM_STMT_EXECUTE or COM_STMT_RESET consumed the long data.
+    pub fn on_long_data_consumed(&mut self, id: u32) {
+        if let Some(stmt) = self.statements.get_mut(&id) {
+            stmt.long_data_pending = false;
         }
     }
 

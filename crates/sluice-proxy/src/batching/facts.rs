@@ -36,6 +36,9 @@ type FactsKey = (Arc<[u8]>, Vec<u8>, String);
 #[derive(Default)]
 pub(crate) struct FactsCache {
     entries: Mutex<HashMap<FactsKey, (Instant, Arc<TableFacts>)>>,
+    /// Lookups under way: other sessions do not batch that table until it
+    /// is known, rather than all asking the server at once.
+    fetching: Mutex<std::collections::HashSet<FactsKey>>,
 }
 
 impl FactsCache {
@@ -73,7 +76,8 @@ impl FactsCache {
             .clear();
     }
 
-    /// Cached facts, or reads them on `backend`.
+    /// Cached facts, or reads them on `backend`; `None` while another
+    /// session is reading them.
     pub(crate) async fn lookup(
         &self,
         backend: &mut PacketStream,
@@ -81,12 +85,26 @@ impl FactsCache {
         user: &Arc<[u8]>,
         schema: &[u8],
         table: &str,
-    ) -> Result<Arc<TableFacts>, SessionError> {
+    ) -> Result<Option<Arc<TableFacts>>, SessionError> {
         if let Some(facts) = self.get(user, schema, table) {
-            return Ok(facts);
+            return Ok(Some(facts));
+        }
+        let key = (user.clone(), schema.to_vec(), table.to_string());
+        if !self
+            .fetching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone())
+        {
+            return Ok(None);
         }
         let sql = facts_query(schema, table);
-        let facts = Arc::new(match query(backend, caps, sql.as_bytes()).await? {
+        let result = query(backend, caps, sql.as_bytes()).await;
+        self.fetching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        let facts = Arc::new(match result? {
             QueryResult::Rows { rows, .. } => parse_facts(&rows),
             // No privilege, or information_schema refused: not batchable.
             _ => TableFacts {
@@ -95,23 +113,25 @@ impl FactsCache {
             },
         });
         self.put(user, schema, table, facts.clone());
-        Ok(facts)
+        Ok(Some(facts))
     }
 }
 
+/// One row of scalar subqueries, each with constant predicates:
+/// MariaDB then opens only this table's definition, where a correlated
+/// form scans every table (tens of milliseconds).
 fn facts_query(schema: &[u8], table: &str) -> String {
     let schema = hex_literal(schema);
     let table = hex_literal(table.as_bytes());
+    let this = format!("TABLE_SCHEMA = {schema} AND TABLE_NAME = {table}");
     format!(
-        "SELECT t.TABLE_TYPE, t.ENGINE, e.TRANSACTIONS, \
-         (SELECT COUNT(*) FROM information_schema.TRIGGERS g \
-           WHERE g.EVENT_OBJECT_SCHEMA = t.TABLE_SCHEMA AND g.EVENT_OBJECT_TABLE = t.TABLE_NAME), \
-         (SELECT c.COLUMN_NAME FROM information_schema.COLUMNS c \
-           WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME \
-             AND c.EXTRA LIKE '%auto_increment%' LIMIT 1) \
-         FROM information_schema.TABLES t \
-         LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
-         WHERE t.TABLE_SCHEMA = {schema} AND t.TABLE_NAME = {table}"
+        "SELECT (SELECT TABLE_TYPE FROM information_schema.TABLES WHERE {this}), \
+         (SELECT TRANSACTIONS FROM information_schema.ENGINES WHERE ENGINE = \
+           (SELECT ENGINE FROM information_schema.TABLES WHERE {this})), \
+         (SELECT COUNT(*) FROM information_schema.TRIGGERS \
+           WHERE EVENT_OBJECT_SCHEMA = {schema} AND EVENT_OBJECT_TABLE = {table}), \
+         (SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+           WHERE {this} AND EXTRA LIKE '%auto_increment%' LIMIT 1)"
     )
 }
 
@@ -125,11 +145,11 @@ fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
     };
     let text = |i: usize| row.get(i).and_then(|v| v.as_deref());
     let base_table = text(0) == Some(b"BASE TABLE");
-    let transactional = text(2) == Some(b"YES");
-    let no_triggers = text(3) == Some(b"0");
+    let transactional = text(1) == Some(b"YES");
+    let no_triggers = text(2) == Some(b"0");
     TableFacts {
         batchable: base_table && transactional && no_triggers,
-        auto_increment: text(4).map(|c| String::from_utf8_lossy(c).into_owned()),
+        auto_increment: text(3).map(|c| String::from_utf8_lossy(c).into_owned()),
     }
 }
 
@@ -146,46 +166,14 @@ mod tests {
 
     #[test]
     fn only_transactional_base_tables_without_triggers() {
-        let innodb = parse_facts(&row(&[
-            Some("BASE TABLE"),
-            Some("InnoDB"),
-            Some("YES"),
-            Some("0"),
-            Some("id"),
-        ]));
+        let facts = |v: &[Option<&str>]| parse_facts(&row(v));
+        let innodb = facts(&[Some("BASE TABLE"), Some("YES"), Some("0"), Some("id")]);
         assert!(innodb.batchable);
         assert_eq!(innodb.auto_increment.as_deref(), Some("id"));
-        assert!(
-            !parse_facts(&row(&[
-                Some("BASE TABLE"),
-                Some("MyISAM"),
-                Some("NO"),
-                Some("0"),
-                None
-            ]))
-            .batchable
-        );
-        assert!(
-            !parse_facts(&row(&[
-                Some("BASE TABLE"),
-                Some("Aria"),
-                Some("NO"),
-                Some("0"),
-                None
-            ]))
-            .batchable
-        );
-        assert!(!parse_facts(&row(&[Some("VIEW"), None, None, Some("0"), None])).batchable);
-        assert!(
-            !parse_facts(&row(&[
-                Some("BASE TABLE"),
-                Some("InnoDB"),
-                Some("YES"),
-                Some("1"),
-                None
-            ]))
-            .batchable
-        );
+        assert!(!facts(&[Some("BASE TABLE"), Some("NO"), Some("0"), None]).batchable);
+        assert!(!facts(&[Some("VIEW"), None, Some("0"), None]).batchable);
+        assert!(!facts(&[None, None, Some("0"), None]).batchable);
+        assert!(!facts(&[Some("BASE TABLE"), Some("YES"), Some("1"), None]).batchable);
         assert!(!parse_facts(&[]).batchable);
     }
 

@@ -26,6 +26,7 @@ const INSERT_ID: usize = 14;
 const TIMESTAMP_PINNED: usize = 15;
 const DATABASE: usize = 16;
 const CURRENT_USER: usize = 17;
+const CHARSET_CLIENT: usize = 2;
 
 /// What the server said about a session's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,9 @@ pub(crate) struct Fingerprint {
     pub(crate) database: Option<Vec<u8>>,
     /// `CURRENT_USER()`: the account whose privileges apply.
     pub(crate) current_user: Vec<u8>,
+    /// `character_set_client`: how the client's string parameters are
+    /// encoded.
+    pub(crate) charset: String,
 }
 
 impl Fingerprint {
@@ -81,6 +85,7 @@ impl Fingerprint {
             no_backslash_escapes: modes.contains(&"NO_BACKSLASH_ESCAPES"),
             database: row.get(DATABASE).cloned().flatten(),
             current_user: text(CURRENT_USER).to_vec(),
+            charset: String::from_utf8_lossy(text(CHARSET_CLIENT)).into_owned(),
             bytes,
         }
     }

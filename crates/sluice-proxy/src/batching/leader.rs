@@ -64,8 +64,14 @@ pub(super) async fn lead(
     }
     let rows = others.len() + 1;
     let sql = build_statement(&candidate, &others);
+    let started = std::time::Instant::now();
     let run = run_batch(io, &sql, candidate.auto_increment.is_some(), rows).await;
     drop(in_flight);
+    tracing::debug!(
+        rows,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "batch ran"
+    );
     match run {
         BatchRun::Committed(ids) => {
             ctx.stats.on_batch(rows);

@@ -12,6 +12,7 @@ mod key;
 mod leader;
 mod member;
 mod owed;
+mod prepared;
 mod stats;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::Command;
 use sluice_protocol::ok::{err_payload, ok_payload};
 use sluice_protocol::packet::encode_packet;
+use sluice_protocol::stmt::ExecuteParams;
 use sluice_protocol::StatusFlags;
 use tokio::sync::oneshot;
 
@@ -140,6 +142,28 @@ pub(crate) struct SessionBatching {
     unsupported: bool,
 }
 
+/// Where a row comes from.
+enum Source<'a> {
+    /// COM_QUERY text.
+    Text(&'a [u8]),
+    /// COM_STMT_EXECUTE of a prepared statement.
+    Prepared {
+        sql: Vec<u8>,
+        stmt_id: u32,
+        num_params: u16,
+        params: &'a [u8],
+    },
+}
+
+impl Source<'_> {
+    fn sql(&self) -> &[u8] {
+        match self {
+            Source::Text(sql) => sql,
+            Source::Prepared { sql, .. } => sql,
+        }
+    }
+}
+
 /// What one batchable statement turned into.
 struct Candidate {
     key: BatchKey,
@@ -177,10 +201,25 @@ impl SessionBatching {
         packet: &Packet,
         io: &mut SessionIo<'_>,
     ) -> Result<Offer, SessionError> {
-        let Ok(Command::Query(sql)) = Command::parse(packet.payload()) else {
-            return Ok(Offer::Declined);
+        let source = match Command::parse(packet.payload()) {
+            Ok(Command::Query(sql)) => Source::Text(sql),
+            Ok(Command::StmtExecute {
+                stmt_id, params, ..
+            }) => match io.state.statement(stmt_id) {
+                Some(stmt) if !stmt.long_data_pending => match &stmt.sql {
+                    Some(sql) => Source::Prepared {
+                        sql: sql.clone(),
+                        stmt_id,
+                        num_params: stmt.num_params,
+                        params,
+                    },
+                    None => return Ok(Offer::Declined),
+                },
+                _ => return Ok(Offer::Declined),
+            },
+            _ => return Ok(Offer::Declined),
         };
-        let Some(candidate) = self.candidate(sql, io).await? else {
+        let Some(candidate) = self.candidate(&source, io).await? else {
             return Ok(Offer::Declined);
         };
         let (reply, assignment) = oneshot::channel();
@@ -223,16 +262,17 @@ impl SessionBatching {
     /// session's own connection.
     async fn candidate(
         &mut self,
-        sql: &[u8],
+        source: &Source<'_>,
         io: &mut SessionIo<'_>,
     ) -> Result<Option<Candidate>, SessionError> {
         if self.unsupported || self.tainted || !io.state.is_autocommit_idle() {
             return Ok(None);
         }
+        let sql = source.sql();
         let classification = self.ctx.classifier.classify_with(
             sql,
             sluice_classifier::Options {
-                prepared: false,
+                prepared: matches!(source, Source::Prepared { .. }),
                 escapes: self.escapes(io.state),
             },
         );
@@ -268,18 +308,59 @@ impl SessionBatching {
             },
         };
         let user: Arc<[u8]> = Arc::from(fingerprint.current_user.as_slice());
-        let facts = self
+        let Some(facts) = self
             .ctx
             .facts
             .lookup(io.backend, io.caps, &user, &schema, insert.table())
-            .await?;
+            .await?
+        else {
+            self.ctx.stats.unbatched("table_facts_pending");
+            return Ok(None);
+        };
         if !facts.batchable {
             self.ctx.stats.unbatched("table");
             return Ok(None);
         }
-        let Ok(row) = insert.row_bytes(sql) else {
-            return Ok(None);
+        let row = match source {
+            Source::Text(_) => match insert.row_bytes(sql) {
+                Ok(row) => row.to_vec(),
+                Err(_) => return Ok(None),
+            },
+            Source::Prepared {
+                stmt_id,
+                num_params,
+                params,
+                ..
+            } => {
+                let Ok(params) = ExecuteParams::parse(params, *num_params) else {
+                    return Ok(None);
+                };
+                if let Some(types) = params.param_types() {
+                    io.state.on_types_bound(*stmt_id, types);
+                }
+                let Some(types) = io
+                    .state
+                    .statement(*stmt_id)
+                    .and_then(|s| s.bound_types.clone())
+                else {
+                    return Ok(None);
+                };
+                match prepared::render_prepared_row(
+                    sql,
+                    insert,
+                    &params,
+                    &types,
+                    &fingerprint.charset,
+                ) {
+                    Ok(row) => row,
+                    Err(reason) => {
+                        self.ctx.stats.unbatched(reason);
+                        return Ok(None);
+                    }
+                }
+            }
         };
+        let row = row.as_slice();
         let generates_id = match &facts.auto_increment {
             None => false,
             Some(column) => match insert
