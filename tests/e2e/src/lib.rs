@@ -11,6 +11,7 @@
 //! * [`cli`] runs the `mariadb` command line client.
 
 pub mod cli;
+pub mod differential;
 pub mod mariadb;
 pub mod raw;
 pub mod sluice;
