@@ -48,7 +48,7 @@ pub const MAX_IN_FLIGHT: usize = 4;
 /// A second group of a key starts early only from this many rows: below
 /// it, waiting for the group in flight costs little and keeps batches
 /// whole.
-pub const MIN_PIPELINED: usize = 8;
+pub const MIN_PIPELINED: usize = 16;
 
 /// Direction of a delay adjustment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

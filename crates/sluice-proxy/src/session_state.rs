@@ -5,6 +5,7 @@
 //! batch".
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sluice_protocol::lenenc::Reader;
 use sluice_protocol::stmt::ParamType;
@@ -27,7 +28,7 @@ pub enum Database {
 pub struct PreparedStatement {
     /// Statement text as the client sent it; `None` if it was too large to
     /// keep.
-    pub sql: Option<Vec<u8>>,
+    pub sql: Option<Arc<[u8]>>,
     /// Number of `?` parameters.
     pub num_params: u16,
     /// Number of result columns.
@@ -150,7 +151,7 @@ impl SessionState {
 
     /// COM_STMT_PREPARE succeeded.
     pub fn on_prepared(&mut self, id: u32, sql: &[u8], num_params: u16, num_columns: u16) {
-        let sql = (sql.len() <= MAX_KEPT_SQL).then(|| sql.to_vec());
+        let sql = (sql.len() <= MAX_KEPT_SQL).then(|| Arc::from(sql));
         self.statements.insert(
             id,
             PreparedStatement {

@@ -2,6 +2,8 @@
 //! means, read from the server (never guessed from `SET` statements).
 //! Two sessions batch together only with equal fingerprints.
 
+use std::sync::Arc;
+
 use sluice_protocol::caps::SessionCaps;
 
 use crate::error::SessionError;
@@ -32,7 +34,7 @@ const CHARSET_CLIENT: usize = 2;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Fingerprint {
     /// All values, concatenated with separators: the key part.
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: Arc<[u8]>,
     /// Rows of this session may be batched (no forced `insert_id`, no
     /// pinned `timestamp`).
     pub(crate) batchable: bool,
@@ -41,9 +43,9 @@ pub(crate) struct Fingerprint {
     /// `sql_mode` contains `NO_BACKSLASH_ESCAPES`.
     pub(crate) no_backslash_escapes: bool,
     /// `DATABASE()`.
-    pub(crate) database: Option<Vec<u8>>,
+    pub(crate) database: Option<Arc<[u8]>>,
     /// `CURRENT_USER()`: the account whose privileges apply.
-    pub(crate) current_user: Vec<u8>,
+    pub(crate) current_user: Arc<[u8]>,
     /// `character_set_client`: how the client's string parameters are
     /// encoded.
     pub(crate) charset: String,
@@ -83,10 +85,10 @@ impl Fingerprint {
             batchable: text(INSERT_ID) == b"0" && text(TIMESTAMP_PINNED) == b"0",
             no_auto_value_on_zero: modes.contains(&"NO_AUTO_VALUE_ON_ZERO"),
             no_backslash_escapes: modes.contains(&"NO_BACKSLASH_ESCAPES"),
-            database: row.get(DATABASE).cloned().flatten(),
-            current_user: text(CURRENT_USER).to_vec(),
+            database: row.get(DATABASE).cloned().flatten().map(Arc::from),
+            current_user: Arc::from(text(CURRENT_USER)),
             charset: String::from_utf8_lossy(text(CHARSET_CLIENT)).into_owned(),
-            bytes,
+            bytes: Arc::from(bytes),
         }
     }
 }

@@ -12,7 +12,7 @@ use sluice_classifier::ShapeKey;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct BatchKey {
     pub(crate) user: Arc<[u8]>,
-    pub(crate) database: Arc<[u8]>,
+    pub(crate) database: Option<Arc<[u8]>>,
     pub(crate) fingerprint: Arc<[u8]>,
     pub(crate) shape: ShapeKey,
 }

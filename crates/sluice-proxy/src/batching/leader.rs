@@ -63,9 +63,10 @@ pub(super) async fn lead(
         return result;
     }
     let rows = others.len() + 1;
-    let sql = build_statement(&candidate, &others);
+    let sql = build_statement(&candidate, packet, &others);
     let started = std::time::Instant::now();
-    let run = run_batch(io, &sql, candidate.auto_increment.is_some(), rows).await;
+    let returning = candidate.facts.auto_increment.is_some();
+    let run = run_batch(io, &sql, returning, rows).await;
     drop(in_flight);
     tracing::debug!(
         rows,
@@ -116,23 +117,27 @@ fn tell_all(members: Vec<Member>, result: MemberResult) {
 
 /// `prefix row1,row2,… [RETURNING col] suffix`: the leader's own text
 /// around the rows, which every member shares by the batch key.
-fn build_statement(candidate: &Candidate, others: &[Member]) -> Vec<u8> {
+fn build_statement(candidate: &Candidate, packet: &Packet, others: &[Member]) -> Vec<u8> {
+    let text = candidate.text(packet);
+    let (prefix, suffix) = (
+        &text[candidate.prefix.clone()],
+        &text[candidate.suffix.clone()],
+    );
     let rows_len: usize =
         others.iter().map(|m| m.row.len() + 1).sum::<usize>() + candidate.row.len();
-    let mut sql =
-        Vec::with_capacity(candidate.prefix.len() + rows_len + candidate.suffix.len() + 40);
-    sql.extend_from_slice(&candidate.prefix);
+    let mut sql = Vec::with_capacity(prefix.len() + rows_len + suffix.len() + 40);
+    sql.extend_from_slice(prefix);
     sql.extend_from_slice(&candidate.row);
     for member in others {
         sql.push(b',');
         sql.extend_from_slice(&member.row);
     }
-    if let Some(column) = &candidate.auto_increment {
+    if let Some(column) = &candidate.facts.auto_increment {
         sql.extend_from_slice(b" RETURNING ");
         sql.extend_from_slice(quote_ident(column).as_bytes());
         sql.push(b' ');
     }
-    sql.extend_from_slice(&candidate.suffix);
+    sql.extend_from_slice(suffix);
     sql
 }
 

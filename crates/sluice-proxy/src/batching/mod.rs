@@ -148,7 +148,7 @@ enum Source<'a> {
     Text(&'a [u8]),
     /// COM_STMT_EXECUTE of a prepared statement.
     Prepared {
-        sql: Vec<u8>,
+        sql: Arc<[u8]>,
         stmt_id: u32,
         num_params: u16,
         params: &'a [u8],
@@ -170,9 +170,28 @@ struct Candidate {
     row: Vec<u8>,
     generates_id: bool,
     max_wait: Option<Duration>,
-    prefix: Vec<u8>,
-    suffix: Vec<u8>,
-    auto_increment: Option<String>,
+    /// The text around the row, for the leader: ranges of `text`.
+    text: Text,
+    prefix: std::ops::Range<usize>,
+    suffix: std::ops::Range<usize>,
+    facts: Arc<facts::TableFacts>,
+}
+
+/// The statement text a candidate came from.
+enum Text {
+    /// The COM_QUERY payload after its command byte.
+    Query,
+    /// A prepared statement's text.
+    Prepared(Arc<[u8]>),
+}
+
+impl Candidate {
+    fn text<'a>(&'a self, packet: &'a Packet) -> &'a [u8] {
+        match &self.text {
+            Text::Query => &packet.payload()[1..],
+            Text::Prepared(sql) => sql,
+        }
+    }
 }
 
 impl SessionBatching {
@@ -300,18 +319,18 @@ impl SessionBatching {
             self.ctx.stats.unbatched("session_settings");
             return Ok(None);
         }
-        let schema = match insert.schema() {
-            Some(schema) => schema.as_bytes().to_vec(),
+        let schema: &[u8] = match insert.schema() {
+            Some(schema) => schema.as_bytes(),
             None => match &fingerprint.database {
-                Some(db) => db.clone(),
+                Some(db) => db,
                 None => return Ok(None),
             },
         };
-        let user: Arc<[u8]> = Arc::from(fingerprint.current_user.as_slice());
+        let user = fingerprint.current_user.clone();
         let Some(facts) = self
             .ctx
             .facts
-            .lookup(io.backend, io.caps, &user, &schema, insert.table())
+            .lookup(io.backend, io.caps, &user, schema, insert.table())
             .await?
         else {
             self.ctx.stats.unbatched("table_facts_pending");
@@ -387,8 +406,8 @@ impl SessionBatching {
         };
         let key = BatchKey {
             user,
-            database: Arc::from(fingerprint.database.clone().unwrap_or_default()),
-            fingerprint: Arc::from(fingerprint.bytes.as_slice()),
+            database: fingerprint.database.clone(),
+            fingerprint: fingerprint.bytes.clone(),
             shape: insert.shape_key().clone(),
         };
         Ok(Some(Candidate {
@@ -396,9 +415,13 @@ impl SessionBatching {
             row: row.to_vec(),
             generates_id,
             max_wait: hint.map(|ms| Duration::from_millis(u64::from(ms))),
-            prefix: sql[insert.prefix()].to_vec(),
-            suffix: sql[insert.suffix()].to_vec(),
-            auto_increment: facts.auto_increment.clone(),
+            text: match source {
+                Source::Text(_) => Text::Query,
+                Source::Prepared { sql, .. } => Text::Prepared(sql.clone()),
+            },
+            prefix: insert.prefix(),
+            suffix: insert.suffix(),
+            facts,
         }))
     }
 
