@@ -61,32 +61,34 @@ fn rows_behind_an_in_flight_batch_leave_together_when_it_returns() {
 fn a_queue_as_large_as_the_group_in_flight_leaves_without_waiting() {
     let t0 = Instant::now();
     let mut s = settings();
-    s.max_batch_size = 100;
-    s.max_queued_rows = 100;
+    s.max_batch_size = 1000;
+    s.max_batch_bytes = 1 << 20;
+    s.max_queued_rows = 1000;
     let mut core = BatchCore::new(s, t0);
+    let m = MIN_PIPELINED as u32;
     accept(core.submit(t0, "k", 0, 1, None));
     // Below MIN_PIPELINED rows, newcomers wait for the group in flight.
-    for i in 1..8 {
+    for i in 1..m {
         assert!(accept(core.submit(t0, "k", i, 1, None)).is_empty());
     }
-    let first: Vec<u32> = (1..=8).collect();
+    let first: Vec<u32> = (1..=m).collect();
     assert_eq!(
-        items(&accept(core.submit(t0, "k", 8, 1, None))),
+        items(&accept(core.submit(t0, "k", m, 1, None))),
         vec![first]
     );
     assert!(core.complete(t0, &"k").is_empty());
-    // One group of 8 in flight: the next 8 leave as soon as they are 8.
-    for i in 9..16 {
+    // One group of m in flight: the next m leave as soon as they are m.
+    for i in m + 1..2 * m {
         assert!(accept(core.submit(t0, "k", i, 1, None)).is_empty());
     }
-    let second: Vec<u32> = (9..=16).collect();
+    let second: Vec<u32> = (m + 1..=2 * m).collect();
     assert_eq!(
-        items(&accept(core.submit(t0, "k", 16, 1, None))),
+        items(&accept(core.submit(t0, "k", 2 * m, 1, None))),
         vec![second]
     );
     // Never more than MAX_IN_FLIGHT groups at once.
     let mut left = 0;
-    for i in 17..=80 {
+    for i in 2 * m + 1..=12 * m {
         left += accept(core.submit(t0, "k", i, 1, None)).len();
     }
     assert_eq!(left, MAX_IN_FLIGHT - 2);
