@@ -13,7 +13,8 @@ pub(crate) struct Code<'a> {
 
 impl<'a> Code<'a> {
     pub(crate) fn new(sql: &'a [u8], tokens: &[Token]) -> Self {
-        let toks = tokens.iter().copied().filter(|t| t.tok.is_code()).collect();
+        let mut toks = Vec::with_capacity(tokens.len());
+        toks.extend(tokens.iter().copied().filter(|t| t.tok.is_code()));
         Code { sql, toks }
     }
 

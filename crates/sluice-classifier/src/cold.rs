@@ -19,7 +19,11 @@ use crate::shape::NotBatchable;
 /// the client's character set.
 pub(crate) fn parser_text(sql: &[u8], tokens: &[Token]) -> String {
     let mut out = Vec::with_capacity(sql.len());
+    let mut at = 0;
     for t in tokens {
+        // the whitespace before the token
+        out.extend_from_slice(sql.get(at..t.start).unwrap_or_default());
+        at = t.end;
         let b = t.bytes(sql);
         match t.tok {
             Tok::Comment | Tok::OptimizerHint | Tok::ExecOpen | Tok::ExecClose => {
@@ -35,6 +39,7 @@ pub(crate) fn parser_text(sql: &[u8], tokens: &[Token]) -> String {
             _ => out.extend(b.iter().map(|&c| if c >= 0x80 { b'x' } else { c })),
         }
     }
+    out.extend_from_slice(sql.get(at..).unwrap_or_default());
     String::from_utf8(out).unwrap_or_default()
 }
 

@@ -133,10 +133,11 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// Lex `sql` into tokens that cover every byte, in order.
+/// Lex `sql` into tokens, in order; the bytes between tokens are
+/// whitespace.
 pub(crate) fn lex(sql: &[u8], cfg: LexConfig) -> Lexed {
     let mut out = Lexed {
-        tokens: Vec::with_capacity(sql.len() / 3 + 4),
+        tokens: Vec::with_capacity(sql.len() / 4 + 8),
         ..Lexed::default()
     };
     let mut i = 0;
@@ -219,11 +220,15 @@ pub(crate) fn lex(sql: &[u8], cfg: LexConfig) -> Lexed {
                 _ => Tok::Error,
             }
         };
-        out.tokens.push(Token { tok, start, end: i });
+        // Whitespace is not kept: the gaps between tokens are whitespace.
+        if tok != Tok::Space {
+            out.tokens.push(Token { tok, start, end: i });
+        }
     }
-    out.charset_ambiguous = sql
-        .windows(2)
-        .any(|w| w[0] >= 0x80 && matches!(w[1], b'\\' | b'`'));
+    out.charset_ambiguous = !sql.is_ascii()
+        && sql
+            .windows(2)
+            .any(|w| w[0] >= 0x80 && matches!(w[1], b'\\' | b'`'));
     if in_exec {
         // An executable comment that never closes: the server rejects it.
         out.tokens.push(Token {
@@ -462,10 +467,7 @@ mod tests {
         let l = lex(b"a /*!50000 b */ c", cfg);
         assert!(l.saw_conditional);
         let k: Vec<Tok> = l.tokens.iter().map(|t| t.tok).collect();
-        assert_eq!(
-            k,
-            vec![Tok::Word, Tok::Space, Tok::Comment, Tok::Space, Tok::Word]
-        );
+        assert_eq!(k, vec![Tok::Word, Tok::Comment, Tok::Word]);
     }
 
     #[test]
