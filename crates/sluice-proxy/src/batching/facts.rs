@@ -131,7 +131,12 @@ fn facts_query(schema: &[u8], table: &str) -> String {
          (SELECT COUNT(*) FROM information_schema.TRIGGERS \
            WHERE EVENT_OBJECT_SCHEMA = {schema} AND EVENT_OBJECT_TABLE = {table}), \
          (SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-           WHERE {this} AND EXTRA LIKE '%auto_increment%' LIMIT 1)"
+           WHERE {this} AND EXTRA LIKE '%auto_increment%' LIMIT 1), \
+         (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE {this} \
+           AND COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL' \
+           AND COLUMN_DEFAULT NOT LIKE '''%' \
+           AND COLUMN_DEFAULT NOT REGEXP '^-?[0-9]+(\\\\.[0-9]+)?(e[-+]?[0-9]+)?$' \
+           AND COLUMN_DEFAULT NOT REGEXP '^current_timestamp(\\\\([0-6]?\\\\))?$')"
     )
 }
 
@@ -147,8 +152,12 @@ fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
     let base_table = text(0) == Some(b"BASE TABLE");
     let transactional = text(1) == Some(b"YES");
     let no_triggers = text(2) == Some(b"0");
+    // A DEFAULT expression (CONNECTION_ID(), @var, CURRENT_USER(), …) would
+    // be evaluated in the leader's session: only constants and the clock
+    // are the same whoever runs the statement.
+    let constant_defaults = text(4) == Some(b"0");
     TableFacts {
-        batchable: base_table && transactional && no_triggers,
+        batchable: base_table && transactional && no_triggers && constant_defaults,
         auto_increment: text(3).map(|c| String::from_utf8_lossy(c).into_owned()),
     }
 }
@@ -167,13 +176,20 @@ mod tests {
     #[test]
     fn only_transactional_base_tables_without_triggers() {
         let facts = |v: &[Option<&str>]| parse_facts(&row(v));
-        let innodb = facts(&[Some("BASE TABLE"), Some("YES"), Some("0"), Some("id")]);
+        let innodb = facts(&[
+            Some("BASE TABLE"),
+            Some("YES"),
+            Some("0"),
+            Some("id"),
+            Some("0"),
+        ]);
         assert!(innodb.batchable);
         assert_eq!(innodb.auto_increment.as_deref(), Some("id"));
         assert!(!facts(&[Some("BASE TABLE"), Some("NO"), Some("0"), None]).batchable);
         assert!(!facts(&[Some("VIEW"), None, Some("0"), None]).batchable);
         assert!(!facts(&[None, None, Some("0"), None]).batchable);
-        assert!(!facts(&[Some("BASE TABLE"), Some("YES"), Some("1"), None]).batchable);
+        assert!(!facts(&[Some("BASE TABLE"), Some("YES"), Some("1"), None, Some("0")]).batchable);
+        assert!(!facts(&[Some("BASE TABLE"), Some("YES"), Some("0"), None, Some("1")]).batchable);
         assert!(!parse_facts(&[]).batchable);
     }
 

@@ -20,7 +20,10 @@ const FINGERPRINT_SQL: &str = "SELECT @@session.sql_mode, @@session.time_zone, \
     @@session.div_precision_increment, @@session.explicit_defaults_for_timestamp, \
     @@session.lc_time_names, @@session.old_mode, @@session.insert_id, \
     ABS(@@session.timestamp - UNIX_TIMESTAMP(SYSDATE(6))) > 1, \
-    DATABASE(), CURRENT_USER(), CURRENT_ROLE()";
+    DATABASE(), CURRENT_USER(), CURRENT_ROLE(), \
+    @@session.tx_read_only, @@session.gtid_seq_no, \
+    @@session.sql_log_bin, @@session.binlog_format, @@session.server_id, \
+    @@session.gtid_domain_id, @@session.skip_replication";
 
 /// Index of `@@insert_id` (a pending forced id makes the session
 /// unbatchable) and of the pinned-timestamp test.
@@ -29,6 +32,8 @@ const TIMESTAMP_PINNED: usize = 15;
 const DATABASE: usize = 16;
 const CURRENT_USER: usize = 17;
 const CHARSET_CLIENT: usize = 2;
+const READ_ONLY: usize = 19;
+const GTID_SEQ_NO: usize = 20;
 
 /// What the server said about a session's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +87,13 @@ impl Fingerprint {
         let sql_mode = String::from_utf8_lossy(text(0)).to_ascii_uppercase();
         let modes: Vec<&str> = sql_mode.split(',').collect();
         Fingerprint {
-            batchable: text(INSERT_ID) == b"0" && text(TIMESTAMP_PINNED) == b"0",
+            // A forced next id, a pinned clock, a read-only session or a
+            // forced GTID sequence number all make a row's outcome
+            // depend on which session runs it.
+            batchable: text(INSERT_ID) == b"0"
+                && text(TIMESTAMP_PINNED) == b"0"
+                && text(READ_ONLY) == b"0"
+                && text(GTID_SEQ_NO) == b"0",
             no_auto_value_on_zero: modes.contains(&"NO_AUTO_VALUE_ON_ZERO"),
             no_backslash_escapes: modes.contains(&"NO_BACKSLASH_ESCAPES"),
             database: row.get(DATABASE).cloned().flatten().map(Arc::from),
@@ -104,6 +115,9 @@ mod tests {
         row.push(Some(pinned.as_bytes().to_vec()));
         row.push(Some(b"shop".to_vec()));
         row.push(Some(b"app@%".to_vec()));
+        row.push(None);
+        row.push(Some(b"0".to_vec()));
+        row.push(Some(b"0".to_vec()));
         row
     }
 

@@ -58,7 +58,7 @@ pub(super) async fn lead(
     };
     if others.is_empty() {
         // Alone in its batch: the plain statement gives the exact result.
-        let result = batching.run_alone(io, packet, candidate.generates_id).await;
+        let result = batching.run_alone(io, packet).await;
         drop(in_flight);
         return result;
     }
@@ -90,7 +90,7 @@ pub(super) async fn lead(
             ctx.stats.on_failure();
             tell_all(others, MemberResult::RunAlone);
             ctx.stats.on_isolated();
-            batching.run_alone(io, packet, candidate.generates_id).await
+            batching.run_alone(io, packet).await
         }
         BatchRun::LostBeforeCommit(e) => {
             ctx.stats.on_failure();
@@ -182,7 +182,10 @@ async fn run_batch(io: &mut SessionIo<'_>, sql: &[u8], returning: bool, rows: us
                     r.first()
                         .and_then(|v| v.as_deref())
                         .and_then(|v| std::str::from_utf8(v).ok())
-                        .and_then(|v| v.parse().ok())
+                        .and_then(|v| v.parse::<i64>().ok())
+                        // The OK packet carries a negative explicit id as
+                        // its two's complement, as MariaDB does.
+                        .map(|id| id as u64)
                 })
                 .collect();
             ids

@@ -13,6 +13,7 @@ mod leader;
 mod member;
 mod owed;
 mod prepared;
+mod routines;
 mod stats;
 
 use std::sync::Arc;
@@ -267,7 +268,7 @@ impl SessionBatching {
             }
             Ok(Assignment::Done(MemberResult::RunAlone)) => {
                 self.ctx.stats.on_isolated();
-                self.run_alone(io, packet, candidate.generates_id).await?;
+                self.run_alone(io, packet).await?;
             }
             Ok(Assignment::Done(MemberResult::Unknown)) | Err(_) => {
                 self.answer_unknown(io).await?;
@@ -313,6 +314,7 @@ impl SessionBatching {
             self.fingerprint = Fingerprint::read(io.backend, io.caps).await?;
         }
         let Some(fingerprint) = self.fingerprint.as_ref() else {
+            self.ctx.stats.unbatched("session_settings_unreadable");
             return Ok(None);
         };
         if !fingerprint.batchable {
@@ -463,17 +465,22 @@ impl SessionBatching {
         &mut self,
         io: &mut SessionIo<'_>,
         packet: &Packet,
-        generates_id: bool,
     ) -> Result<(), SessionError> {
-        io.backend.write_all(&packet.bytes).await?;
-        crate::session::relay_one_response(io, Some(packet.payload())).await?;
-        self.owed.row_inserted = false;
-        if generates_id {
-            // Whether it succeeded or failed, the connection's own value is
-            // now what the client would see alone.
-            self.owed.last_insert_id = None;
+        // Settle owed effects first, so the statement's own ROW_COUNT(),
+        // warnings and (if it fails) unchanged LAST_INSERT_ID() are what
+        // the client sees afterwards. The INSERT cannot observe them.
+        let mut out = Vec::new();
+        let reconcile = self.owed.is_pending();
+        if reconcile {
+            encode_query(&mut out, self.owed.reconcile_sql().as_bytes());
+            self.owed = Owed::default();
         }
-        Ok(())
+        out.extend_from_slice(&packet.bytes);
+        io.backend.write_all(&out).await?;
+        if reconcile {
+            Self::read_reconcile(io).await?;
+        }
+        crate::session::relay_one_response(io, Some(packet.payload())).await
     }
 
     /// Before relaying a command that may observe the session's last
@@ -515,6 +522,14 @@ impl SessionBatching {
     /// After a statement was relayed: note what it may have changed.
     pub(crate) fn after_relay(&mut self, command: Option<&Command<'_>>, state: &SessionState) {
         use sluice_protocol::command::Command as C;
+        if state
+            .status()
+            .is_none_or(|s| s.contains(StatusFlags::SERVER_SESSION_STATE_CHANGED))
+        {
+            // The server says session state changed (a stored function
+            // may set a variable): read the fingerprint again.
+            self.fingerprint = None;
+        }
         match command {
             Some(C::Query(sql)) => self.after_sql(sql),
             Some(C::StmtExecute { stmt_id, .. }) => {
@@ -573,6 +588,9 @@ impl SessionBatching {
                 }
                 self.fingerprint = None;
             }
+        }
+        if routines::may_call_routine(sql) {
+            self.fingerprint = None;
         }
         // A temporary table or lock hidden in a multi-statement text.
         if mentions(sql, b"TEMPORARY") || mentions(sql, b"LOCK TABLES") {

@@ -1,0 +1,183 @@
+//! Regression tests for batching bugs the differential tests once found.
+use mysql_async::prelude::Queryable;
+use sluice_e2e::differential::{self, batching_sluice, Client, Scenario, Step};
+use sluice_e2e::MariaDb;
+
+fn scenario(setup: &str, clients: Vec<Client>, contents: &[&str]) -> Scenario {
+    Scenario {
+        databases: vec!["app".into()],
+        setup: setup.into(),
+        clients,
+        contents: contents.iter().map(|s| s.to_string()).collect(),
+        ids: Some("SELECT id, tag FROM app.t".into()),
+        warmup: vec![Client::root("app").sql("INSERT INTO t (tag) VALUES ('warmup')")],
+    }
+}
+
+const T: &str = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+    tag VARCHAR(20) NOT NULL UNIQUE) ENGINE=InnoDB AUTO_INCREMENT=1000; \
+    INSERT INTO app.t (id, tag) VALUES (1, 'existing')";
+
+/// After a batched INSERT, a failed INSERT leaves LAST_INSERT_ID(),
+/// ROW_COUNT() and SHOW WARNINGS wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_effects_after_a_failed_insert() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..16)
+        .map(|i| {
+            Client::root("app")
+                .sql(format!("INSERT INTO t (tag) VALUES ('q{i}')"))
+                .sql("INSERT INTO t (tag) VALUES ('existing')")
+                .step(Step::text("SELECT LAST_INSERT_ID()").ids(&[0]))
+                .sql(format!("INSERT INTO t (tag) VALUES ('r{i}')"))
+                .sql(format!(
+                    "INSERT INTO t (id, tag) VALUES ({}, 'existing')",
+                    100 + i
+                ))
+                .sql("SELECT ROW_COUNT()")
+                .sql("SHOW WARNINGS")
+        })
+        .collect();
+    differential::differential(&db, &sluice, &scenario(T, clients, &[])).await;
+}
+
+/// A column DEFAULT expression must run in the member's own session, so
+/// such tables are not batched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_expressions_run_in_the_members_session() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..16)
+        .map(|i| {
+            Client::root("app")
+                .sql(format!("INSERT INTO t (tag) VALUES ('d{i}')"))
+                .sql(format!(
+                    "SELECT conn = CONNECTION_ID() FROM t WHERE tag = 'd{i}'"
+                ))
+        })
+        .collect();
+    let setup = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+        tag VARCHAR(20), conn BIGINT DEFAULT (CONNECTION_ID())) ENGINE=InnoDB";
+    differential::differential(&db, &sluice, &scenario(setup, clients, &[])).await;
+}
+
+/// A stored function that changes time_zone must not leave a stale
+/// session fingerprint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fingerprint_refreshed_after_a_function_changes_the_session() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..16)
+        .map(|i| {
+            Client::root("app")
+                .sql(format!("INSERT INTO t (tag) VALUES ('a{i}')"))
+                .sql(if i % 2 == 0 {
+                    "SELECT app.east()"
+                } else {
+                    "SELECT 1"
+                })
+                .sql(format!(
+                    "INSERT INTO t (tag, ts) VALUES ('b{i}', '2024-01-01 12:00:00')"
+                ))
+        })
+        .collect();
+    let setup = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+        tag VARCHAR(20), ts TIMESTAMP NULL) ENGINE=InnoDB; \
+        CREATE FUNCTION app.east() RETURNS INT DETERMINISTIC BEGIN SET time_zone = '+05:00'; RETURN 1; END";
+    differential::differential(
+        &db,
+        &sluice,
+        &scenario(
+            setup,
+            clients,
+            &[
+                "SET time_zone = '+00:00'",
+                "SELECT tag, ts FROM app.t ORDER BY tag",
+            ],
+        ),
+    )
+    .await;
+}
+
+/// A read-only session must not write through another session's batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_sessions_cannot_write_through_a_batch() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..16)
+        .map(|i| {
+            Client::root("app")
+                .sql(if i % 2 == 0 {
+                    "SET SESSION TRANSACTION READ ONLY"
+                } else {
+                    "DO 1"
+                })
+                .sql(format!("INSERT INTO t (tag) VALUES ('r{i}')"))
+                .sql(format!("INSERT INTO t (tag) VALUES ('s{i}')"))
+        })
+        .collect();
+    differential::differential(
+        &db,
+        &sluice,
+        &scenario(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]),
+    )
+    .await;
+}
+
+/// sql_log_bin must be part of the batch key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_log_bin_is_part_of_the_key() {
+    let db = MariaDb::builder()
+        .arg("--log-bin=binlog")
+        .arg("--binlog-format=STATEMENT")
+        .arg("--server-id=1")
+        .start()
+        .await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..32)
+        .map(|i| {
+            let c = Client::root("app");
+            if i % 2 == 0 {
+                c.sql("SET SESSION sql_log_bin = 0")
+                    .sql(format!("INSERT INTO t (tag) VALUES ('nolog{i}')"))
+            } else {
+                c.sql("DO 1")
+                    .sql(format!("INSERT INTO t (tag) VALUES ('log{i}')"))
+            }
+        })
+        .collect();
+    let s = scenario(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]);
+    differential::run_alone(&db, &s).await;
+    let alone = binlog_tags(&db).await;
+    db.sql("RESET MASTER").await;
+    differential::run_concurrent(&db, sluice.port(), &s).await;
+    let batched = binlog_tags(&db).await;
+    assert_eq!(
+        alone, batched,
+        "binary log: rows of sql_log_bin=0 sessions logged or logged rows missing"
+    );
+}
+
+async fn binlog_tags(db: &MariaDb) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut c = db.root_conn().await;
+    let logs: Vec<mysql_async::Row> = c.query("SHOW BINARY LOGS").await.unwrap();
+    for l in logs {
+        let name: String = l.get(0).unwrap();
+        let ev: Vec<mysql_async::Row> = c
+            .query(format!("SHOW BINLOG EVENTS IN '{name}'"))
+            .await
+            .unwrap();
+        for e in ev {
+            let info: String = e.get(5).unwrap();
+            out.extend(
+                info.split('\'')
+                    .filter(|p| p.starts_with("nolog") || p.starts_with("log"))
+                    .map(String::from),
+            );
+        }
+    }
+    out.sort();
+    out
+}
