@@ -19,15 +19,19 @@ fn main() -> anyhow::Result<()> {
         println!("configuration is valid");
         return Ok(());
     }
-    logging::init(&config.log)?;
+    let log_reload = logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(cli, config, log_reload))
 }
 
-async fn run(config: sluice_config::Config) -> anyhow::Result<()> {
+async fn run(
+    cli: Cli,
+    config: sluice_config::Config,
+    log_reload: logging::LevelHandle,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.proxy.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.proxy.listen))?;
@@ -39,10 +43,14 @@ async fn run(config: sluice_config::Config) -> anyhow::Result<()> {
         max_connections: config.proxy.max_connections,
         shutdown_timeout: config.proxy.shutdown_timeout,
     };
-    let batching = config
-        .writebatch
-        .enabled
-        .then(|| sluice_proxy::BatchContext::start(batching_settings(&config.writebatch)));
+    // The context exists even with batching off, so a reload can turn it on.
+    let batching = sluice_proxy::BatchContext::start(batching_settings(&config.writebatch));
+    tokio::spawn(reload_on_hangup(
+        cli,
+        config.clone(),
+        batching.clone(),
+        log_reload,
+    ));
     tracing::info!(
         listen = %config.proxy.listen,
         backend = %config.backend.address,
@@ -58,7 +66,7 @@ async fn run(config: sluice_config::Config) -> anyhow::Result<()> {
         );
         let _ = stop_tx.send(true);
     });
-    let report = sluice_proxy::serve(listener, settings, batching, stop_rx).await;
+    let report = sluice_proxy::serve(listener, settings, Some(batching), stop_rx).await;
     tracing::info!(
         accepted = report.accepted,
         abandoned = report.abandoned,
@@ -69,6 +77,7 @@ async fn run(config: sluice_config::Config) -> anyhow::Result<()> {
 
 fn batching_settings(config: &sluice_config::WriteBatchConfig) -> sluice_proxy::BatchingSettings {
     sluice_proxy::BatchingSettings {
+        enabled: config.enabled,
         mode: match config.mode {
             sluice_config::BatchMode::Auto => sluice_proxy::BatchMode::Auto,
             sluice_config::BatchMode::Hint => sluice_proxy::BatchMode::Hint,
@@ -84,5 +93,40 @@ fn batching_settings(config: &sluice_config::WriteBatchConfig) -> sluice_proxy::
             metrics_interval: config.metrics_interval,
             max_queued_rows: config.max_queued_rows,
         },
+    }
+}
+
+/// SIGHUP: read the configuration again; apply `[writebatch]` and `[log]`
+/// at once, name the changed keys that need a restart, and keep the
+/// running configuration if the new one is invalid.
+async fn reload_on_hangup(
+    cli: Cli,
+    mut current: sluice_config::Config,
+    batching: std::sync::Arc<sluice_proxy::BatchContext>,
+    log_reload: logging::LevelHandle,
+) {
+    loop {
+        if !signals::wait_for_hangup().await {
+            return;
+        }
+        let new = match sluice_config::load(cli.config.as_deref(), &cli.overrides()) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(error = %e, "reload refused; keeping the running configuration");
+                continue;
+            }
+        };
+        if let Err(e) = log_reload.set(&new.log.level) {
+            tracing::error!(error = %e, "reload: log level not applied");
+        }
+        batching.set_settings(batching_settings(&new.writebatch));
+        for key in current.restart_required(&new) {
+            tracing::warn!(
+                section = key,
+                "reload: this section changed but needs a restart"
+            );
+        }
+        tracing::info!("configuration reloaded");
+        current = new;
     }
 }

@@ -16,6 +16,7 @@ mod prepared;
 mod routines;
 mod stats;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +55,8 @@ pub enum BatchMode {
 /// Batching settings the daemon passes in.
 #[derive(Debug, Clone)]
 pub struct BatchingSettings {
+    /// Batching on; off makes Sluice a plain relay.
+    pub enabled: bool,
     /// Which statements may be batched.
     pub mode: BatchMode,
     /// Queue and delay settings.
@@ -71,7 +74,9 @@ const SESSION_FLAGS: StatusFlags = StatusFlags::SERVER_STATUS_AUTOCOMMIT
 
 /// Shared by all sessions.
 pub struct BatchContext {
-    mode: BatchMode,
+    /// Reloadable: whether batching is on, and in hint mode.
+    enabled: AtomicBool,
+    hint_mode: AtomicBool,
     manager: BatchManager<BatchKey, Member, LeaderPicker>,
     classifier: Classifier,
     facts: FactsCache,
@@ -84,7 +89,8 @@ impl BatchContext {
         let stats = Arc::new(BatchStats::default());
         let adjust_stats = stats.clone();
         Arc::new(BatchContext {
-            mode: settings.mode,
+            enabled: AtomicBool::new(settings.enabled),
+            hint_mode: AtomicBool::new(settings.mode == BatchMode::Hint),
             manager: BatchManager::start(settings.batch, LeaderPicker, move |a| {
                 adjust_stats.on_adjustment(a)
             }),
@@ -104,9 +110,13 @@ impl BatchContext {
         self.manager.drain();
     }
 
-    /// Applies reloaded settings.
-    pub fn set_settings(&self, settings: BatchSettings) {
-        self.manager.set_settings(settings);
+    /// Applies reloaded settings (SIGHUP); sessions see them at their
+    /// next statement.
+    pub fn set_settings(&self, settings: BatchingSettings) {
+        self.enabled.store(settings.enabled, Ordering::Relaxed);
+        self.hint_mode
+            .store(settings.mode == BatchMode::Hint, Ordering::Relaxed);
+        self.manager.set_settings(settings.batch);
     }
 
     /// Current adaptive delay and queue depth.
@@ -285,7 +295,11 @@ impl SessionBatching {
         source: &Source<'_>,
         io: &mut SessionIo<'_>,
     ) -> Result<Option<Candidate>, SessionError> {
-        if self.unsupported || self.tainted || !io.state.is_autocommit_idle() {
+        if !self.ctx.enabled.load(Ordering::Relaxed)
+            || self.unsupported
+            || self.tainted
+            || !io.state.is_autocommit_idle()
+        {
             return Ok(None);
         }
         let sql = source.sql();
@@ -306,7 +320,7 @@ impl SessionBatching {
             }
         };
         let hint = classification.hints.batch_ms;
-        if self.ctx.mode == BatchMode::Hint && hint.is_none() {
+        if self.ctx.hint_mode.load(Ordering::Relaxed) && hint.is_none() {
             self.ctx.stats.unbatched("no_hint");
             return Ok(None);
         }
