@@ -3,6 +3,7 @@
 
 mod cli;
 mod logging;
+mod notify;
 mod signals;
 
 use anyhow::Context;
@@ -57,6 +58,7 @@ async fn run(
         version = env!("CARGO_PKG_VERSION"),
         "sluice started"
     );
+    notify::notify("READY=1");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let signal = signals::wait_for_stop().await;
@@ -64,6 +66,7 @@ async fn run(
             signal,
             "stopping: no new connections, finishing running commands"
         );
+        notify::notify("STOPPING=1");
         let _ = stop_tx.send(true);
     });
     let report = sluice_proxy::serve(listener, settings, Some(batching), stop_rx).await;
@@ -113,9 +116,11 @@ async fn reload_on_hangup(
             Ok(new) => new,
             Err(e) => {
                 tracing::error!(error = %e, "reload refused; keeping the running configuration");
+                notify::notify("READY=1");
                 continue;
             }
         };
+        notify::notify("RELOADING=1");
         if let Err(e) = log_reload.set(&new.log.level) {
             tracing::error!(error = %e, "reload: log level not applied");
         }
@@ -127,6 +132,7 @@ async fn reload_on_hangup(
             );
         }
         tracing::info!("configuration reloaded");
+        notify::notify("READY=1");
         current = new;
     }
 }
