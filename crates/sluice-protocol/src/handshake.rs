@@ -50,6 +50,16 @@ impl Greeting {
         let server_version = r.nul_bytes()?;
         // connection id (4), scramble part 1 (8), filler (1)
         let caps_lower_at = 1 + server_version.len() + 1 + 4 + 8 + 1;
+        // mysql_common computes `len as i8 - 8` from this byte, which
+        // overflows for values of 128 and above; no server sends them (the
+        // nonce is 21 bytes).
+        let auth_data_len_at = caps_lower_at + 2 + 1 + 2 + 2;
+        if payload.get(auth_data_len_at).is_some_and(|&len| len >= 128) {
+            return Err(ProtocolError::malformed(
+                "server greeting",
+                "auth plugin data length out of range",
+            ));
+        }
         let packet = HandshakePacket::deserialize((), &mut ParseBuf(payload))
             .map_err(|e| ProtocolError::malformed("server greeting", e.to_string()))?;
         // The reserved bytes (and MariaDB's extended capabilities) must be
@@ -235,6 +245,12 @@ mod tests {
             let _ = Greeting::parse(&bytes[..len]);
         }
         assert!(Greeting::parse(&[9, 0]).is_err());
+        // Found by fuzzing: an auth data length of 128+ made mysql_common
+        // overflow an i8.
+        let mut bad = bytes.clone();
+        let at = 1 + "10.11.19-MariaDB".len() + 1 + 4 + 8 + 1 + 2 + 1 + 2 + 2;
+        bad[at] = 200;
+        assert!(Greeting::parse(&bad).is_err());
     }
 
     fn hello(caps: CapabilityFlags) -> Vec<u8> {
