@@ -26,6 +26,7 @@ pub mod lenenc;
 pub mod ok;
 pub mod packet;
 pub mod response;
+pub mod resultset;
 pub mod stmt;
 
 pub use error::ProtocolError;

@@ -7,6 +7,7 @@
 //! The daemon wires it up: it builds [`ProxySettings`], binds a listener
 //! and hands both to [`serve`] together with a shutdown signal.
 
+mod admin;
 pub mod batching;
 mod error;
 mod internal;

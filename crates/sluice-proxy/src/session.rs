@@ -114,6 +114,34 @@ impl Session {
         let packet = self.client.read_packet().await?;
         let command_byte = packet.bytes[HEADER_LEN];
         tracing::trace!(command = command_name(command_byte), "command");
+        if let Some(batching) = self.batching.as_ref() {
+            if let Ok(Command::Query(sql)) = Command::parse(&packet.bytes[HEADER_LEN..]) {
+                if crate::admin::is_show_sluice_status(sql) {
+                    let rows = crate::admin::status_rows(&batching.ctx);
+                    use sluice_protocol::StatusFlags as F;
+                    let session_flags = F::SERVER_STATUS_IN_TRANS
+                        | F::SERVER_STATUS_AUTOCOMMIT
+                        | F::SERVER_STATUS_IN_TRANS_READONLY
+                        | F::SERVER_STATUS_NO_BACKSLASH_ESCAPES
+                        | F::SERVER_STATUS_ANSI_QUOTES;
+                    let status = self
+                        .state
+                        .status()
+                        .unwrap_or(F::SERVER_STATUS_AUTOCOMMIT)
+                        .intersection(session_flags);
+                    let mut out = Vec::new();
+                    sluice_protocol::resultset::write_text_result(
+                        &mut out,
+                        self.caps,
+                        status,
+                        &["Variable_name", "Value"],
+                        &rows,
+                    );
+                    self.client.write_all(&out).await?;
+                    return Ok(Handled::Continue);
+                }
+            }
+        }
         if let Some(batching) = self.batching.as_mut() {
             let mut io = SessionIo {
                 client: &mut self.client,

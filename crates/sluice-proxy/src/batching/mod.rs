@@ -100,6 +100,11 @@ impl BatchContext {
         })
     }
 
+    /// Whether batching is on (it can be switched by a reload).
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
     /// Counters for metrics and tests.
     pub fn stats(&self) -> &Arc<BatchStats> {
         &self.stats
@@ -143,7 +148,7 @@ pub(crate) enum Offer {
 
 /// Per-session batching state.
 pub(crate) struct SessionBatching {
-    ctx: Arc<BatchContext>,
+    pub(crate) ctx: Arc<BatchContext>,
     /// `None` until read, and again after anything that may change it.
     fingerprint: Option<Fingerprint>,
     /// The session may hold temporary tables or table locks: never batch.

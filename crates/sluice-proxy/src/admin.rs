@@ -1,0 +1,86 @@
+//! `SHOW SLUICE STATUS`: the figures that matter day to day, for an
+//! operator who has only a MySQL client. Answered by Sluice itself; the
+//! statement never reaches the backend.
+
+use std::sync::atomic::Ordering;
+
+use crate::batching::BatchContext;
+
+/// Whether `sql` is `SHOW SLUICE STATUS` (any case and spacing, optional
+/// trailing `;`).
+pub(crate) fn is_show_sluice_status(sql: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(sql) else {
+        return false;
+    };
+    let text = text.trim().trim_end_matches(';').trim();
+    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    words.len() == 3
+        && words[0].eq_ignore_ascii_case("SHOW")
+        && words[1].eq_ignore_ascii_case("SLUICE")
+        && words[2].eq_ignore_ascii_case("STATUS")
+}
+
+/// Rows of `Variable_name`, `Value`.
+pub(crate) fn status_rows(ctx: &BatchContext) -> Vec<Vec<String>> {
+    let stats = ctx.stats();
+    let manager = ctx.manager_stats();
+    let batches = stats.batches.load(Ordering::Relaxed);
+    let rows = stats.batched_rows.load(Ordering::Relaxed);
+    let average = if batches == 0 {
+        0.0
+    } else {
+        rows as f64 / batches as f64
+    };
+    let mut out = vec![
+        ("batching_enabled", u64::from(ctx.enabled()).to_string()),
+        ("queue_depth", manager.queued.to_string()),
+        (
+            "current_delay_ms",
+            format!("{:.3}", manager.delay.as_secs_f64() * 1000.0),
+        ),
+        ("write_ops_per_second", format!("{:.1}", manager.rate)),
+        ("batches", batches.to_string()),
+        ("rows_batched", rows.to_string()),
+        ("average_batch_size", format!("{average:.2}")),
+        (
+            "batch_failures",
+            stats.batch_failures.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "isolated_rows",
+            stats.isolated_rows.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "outcome_unknown",
+            stats.outcome_unknown.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "delay_adjustments_up",
+            stats.delay_up.load(Ordering::Relaxed).to_string(),
+        ),
+        (
+            "delay_adjustments_down",
+            stats.delay_down.load(Ordering::Relaxed).to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| vec![k.to_string(), v])
+    .collect::<Vec<_>>();
+    for (reason, count) in stats.unbatched_by_reason() {
+        out.push(vec![format!("unbatched_{reason}"), count.to_string()]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_show_sluice_status;
+
+    #[test]
+    fn recognises_the_statement() {
+        assert!(is_show_sluice_status(b"SHOW SLUICE STATUS"));
+        assert!(is_show_sluice_status(b"  show   sluice\nstatus ; "));
+        assert!(!is_show_sluice_status(b"SHOW STATUS"));
+        assert!(!is_show_sluice_status(b"SHOW SLUICE STATUS LIKE 'x'"));
+    }
+}
