@@ -245,7 +245,8 @@ impl Metrics {
         )?;
         let batch_failures = f.counter(
             "sluice_write_batch_failures_total",
-            "Batch statements that failed as a whole (their rows are then isolated).",
+            "Batch statements that failed as a whole and were rolled back (their rows \
+             then run alone).",
         )?;
         let isolated_rows = f.counter(
             "sluice_write_isolated_rows_total",
@@ -253,8 +254,8 @@ impl Metrics {
         )?;
         let outcome_unknown = f.counter(
             "sluice_write_outcome_unknown_total",
-            "Rows whose outcome Sluice could not determine (backend lost mid-batch); \
-             their clients got an error.",
+            "Rows whose outcome Sluice could not determine (backend connection lost \
+             during the batch's COMMIT); their clients got an error saying so.",
         )?;
         let client_connections =
             f.int_gauge("sluice_client_connections", "Client connections open now.")?;
