@@ -157,6 +157,33 @@ mod tests {
     }
 
     #[test]
+    fn nesting_the_row_grammar_allows_parses() {
+        // The row grammar allows at most 16 levels (parentheses, calls and
+        // unary operators together); sqlparser must parse that in a debug
+        // build on a 2 MiB test thread, with room to spare.
+        let e = Expect {
+            columns: 0,
+            values: 1,
+        };
+        for n in [16usize, 20] {
+            let parens = format!("INSERT INTO t VALUES ({}1{})", "(".repeat(n), ")".repeat(n));
+            let calls = format!(
+                "INSERT INTO t VALUES ({}1{})",
+                "ABS(".repeat(n),
+                ")".repeat(n)
+            );
+            let mixed = format!(
+                "INSERT INTO t VALUES ({}1{})",
+                "(- ".repeat(n),
+                ")".repeat(n)
+            );
+            for text in [parens, calls, mixed] {
+                assert_eq!(verdict(&text, &e), Ok(()), "{text}");
+            }
+        }
+    }
+
+    #[test]
     fn every_allowed_function_parses() {
         for f in crate::values::allowed_functions() {
             let text = format!("INSERT INTO t VALUES ({f}(1, 'a'))");

@@ -198,7 +198,11 @@ const NILADIC: &[&str] = &[
 
 const SEQUENCE_FUNCS: &[&str] = &["NEXTVAL", "LASTVAL", "SETVAL", "PREVIOUS", "NEXT"];
 
-const MAX_DEPTH: u32 = 32;
+/// Nesting allowed in a row: parentheses, calls and unary operators
+/// together. sqlparser recurses on each and overflows a 2 MiB stack at
+/// about 24 levels of nested parentheses in a debug build, so the grammar
+/// stops well before (a test in `cold.rs` checks 20 levels parse).
+const MAX_DEPTH: u32 = 16;
 
 /// A tuple that fits the grammar.
 #[derive(Debug, Default)]
@@ -324,10 +328,18 @@ impl Validator<'_> {
     }
 
     fn unary(&mut self) -> Result<(), NotBatchable> {
+        let mut ops = 0;
         while self.op_is(self.i, b"-+") {
             self.i += 1;
+            ops += 1;
         }
-        self.primary()
+        self.depth += ops;
+        if self.depth > MAX_DEPTH {
+            return Err(NotBatchable::UnsupportedExpression);
+        }
+        let r = self.primary();
+        self.depth -= ops;
+        r
     }
 
     /// Optional `COLLATE name` after a string.

@@ -355,6 +355,30 @@ fn deep_inputs_do_not_overflow() {
             .err(),
         Some(N::UnsupportedExpression)
     );
+    let unary = format!("INSERT INTO t VALUES ({}1)", "- ".repeat(100));
+    assert_eq!(
+        sluice_classifier::classify(unary.as_bytes())
+            .batchable()
+            .err(),
+        Some(N::UnsupportedExpression)
+    );
+    // 16 levels of nesting (parentheses, calls, unary operators) at most
+    let ok = format!(
+        "INSERT INTO t VALUES ({}1{})",
+        "(- ".repeat(7),
+        ")".repeat(7)
+    );
+    assert!(sluice_classifier::classify(ok.as_bytes())
+        .batchable()
+        .is_ok());
+    let ok = format!(
+        "INSERT INTO t VALUES ({}1{})",
+        "(".repeat(15),
+        ")".repeat(15)
+    );
+    assert!(sluice_classifier::classify(ok.as_bytes())
+        .batchable()
+        .is_ok());
     let calls = format!(
         "INSERT INTO t VALUES ({}1{})",
         "CONCAT(".repeat(50_000),
