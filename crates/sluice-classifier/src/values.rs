@@ -247,6 +247,17 @@ pub(crate) fn check_tuple(
     }
 }
 
+/// `X'…'` must hold an even number of hex digits and `B'…'` binary
+/// digits, as the server requires; `N'…'` anything.
+pub(crate) fn prefixed_ok(b: &[u8]) -> bool {
+    let inner = b.get(2..b.len().saturating_sub(1)).unwrap_or_default();
+    match b.first() {
+        Some(b'x' | b'X') => inner.len() % 2 == 0 && inner.iter().all(u8::is_ascii_hexdigit),
+        Some(b'b' | b'B') => inner.iter().all(|c| matches!(c, b'0' | b'1')),
+        _ => true,
+    }
+}
+
 struct Validator<'a> {
     sql: &'a [u8],
     toks: &'a [Token],
@@ -362,7 +373,11 @@ impl Validator<'_> {
         };
         self.i += 1;
         match t.tok {
-            Tok::Number | Tok::PrefixedStr => {
+            Tok::Number => Ok(()),
+            Tok::PrefixedStr => {
+                if !prefixed_ok(t.bytes(self.sql)) {
+                    return Err(NotBatchable::ParseFailure);
+                }
                 self.collate();
                 Ok(())
             }
