@@ -121,7 +121,51 @@ async fn read_first_packet(address: &str) -> Result<ProbeOutcome, ProbeError> {
     }
     let mut payload = vec![0u8; len];
     stream.read_exact(&mut payload).await.map_err(read_error)?;
-    parse_first_packet(&payload).map_err(not_mysql)
+    let outcome = parse_first_packet(&payload).map_err(not_mysql)?;
+    if matches!(outcome, ProbeOutcome::Greeting { .. }) {
+        finish_login_attempt(&mut stream).await;
+    }
+    Ok(outcome)
+}
+
+/// User name of the probe's login attempt; no such account needs to exist.
+const PROBE_USER: &[u8] = b"sluice_probe";
+
+/// Answers the greeting with a login for an account that need not exist,
+/// and reads the server's verdict. A connection closed in the middle of
+/// the handshake counts toward the server's `max_connect_errors`, which
+/// blocks the host after 100 of them; a refused login does not.
+async fn finish_login_attempt(stream: &mut TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    // CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH
+    let caps: u32 = 0x0000_0200 | 0x0000_8000 | 0x0008_0000;
+    let mut payload = Vec::with_capacity(64);
+    payload.extend_from_slice(&caps.to_le_bytes());
+    payload.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    payload.push(45);
+    payload.extend_from_slice(&[0u8; 23]);
+    payload.extend_from_slice(PROBE_USER);
+    payload.push(0);
+    payload.push(0); // empty auth response
+    payload.extend_from_slice(b"mysql_native_password\0");
+    let mut packet = Vec::with_capacity(payload.len() + 4);
+    let len = payload.len() as u32;
+    packet.extend_from_slice(&len.to_le_bytes()[..3]);
+    packet.push(1);
+    packet.extend_from_slice(&payload);
+    if stream.write_all(&packet).await.is_err() {
+        return;
+    }
+    let mut header = [0u8; 4];
+    if stream.read_exact(&mut header).await.is_ok() {
+        let len =
+            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+        let mut verdict = vec![0u8; len.min(MAX_GREETING_LEN)];
+        if stream.read_exact(&mut verdict).await.is_ok() && verdict.first() == Some(&0) {
+            // The account exists without a password: leave politely.
+            let _ = stream.write_all(&[1, 0, 0, 0, 1]).await;
+        }
+    }
 }
 
 /// Reads a greeting or an ERR packet.

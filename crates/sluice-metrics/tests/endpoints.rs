@@ -190,6 +190,18 @@ async fn fake_backend(payload: Vec<u8>) -> Result<SocketAddr, Box<dyn std::error
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let _ = stream.write_all(&packet).await;
+            // Refuse the prober's login as MariaDB refuses an unknown user.
+            let mut header = [0u8; 4];
+            if stream.read_exact(&mut header).await.is_ok() {
+                let len = usize::from(header[0]) | usize::from(header[1]) << 8;
+                let mut login = vec![0u8; len];
+                let _ = stream.read_exact(&mut login).await;
+                let mut err = vec![0xFF, 0x15, 0x04];
+                err.extend_from_slice(b"#28000Access denied");
+                let mut reply = vec![err.len() as u8, 0, 0, header[3].wrapping_add(1)];
+                reply.extend_from_slice(&err);
+                let _ = stream.write_all(&reply).await;
+            }
             // Hold the connection until the prober closes it.
             let mut sink = Vec::new();
             let _ = stream.read_to_end(&mut sink).await;

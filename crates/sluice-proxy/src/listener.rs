@@ -34,6 +34,7 @@ pub async fn serve(
     listener: TcpListener,
     settings: ProxySettings,
     batching: Option<Arc<BatchContext>>,
+    metrics: sluice_metrics::Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> ServeReport {
     let settings = Arc::new(settings);
@@ -56,9 +57,11 @@ pub async fn serve(
                     let settings = settings.clone();
                     let shutdown = session_shutdown.clone();
                     let batching = batching.clone();
+                    let metrics = metrics.clone();
                     sessions.spawn(
                         async move {
-                            run_client(stream, &settings, batching, shutdown).await;
+                            let _connected = metrics.client_connected();
+                            run_client(stream, &settings, batching, &metrics, shutdown).await;
                             drop(permit);
                         }
                         .instrument(span),
@@ -103,6 +106,7 @@ async fn run_client(
     stream: TcpStream,
     settings: &ProxySettings,
     batching: Option<Arc<BatchContext>>,
+    metrics: &sluice_metrics::Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let logged_in =
@@ -127,7 +131,7 @@ async fn run_client(
         };
     let backend_id = logged_in.greeting.connection_id;
     tracing::debug!(backend_id, user = %String::from_utf8_lossy(&logged_in.hello.user), "logged in");
-    match Session::new(*logged_in, batching)
+    match Session::new(*logged_in, batching, metrics.clone())
         .run(settings, &mut shutdown)
         .await
     {

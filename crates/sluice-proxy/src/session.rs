@@ -41,10 +41,15 @@ pub(crate) struct Session {
     caps: SessionCaps,
     state: SessionState,
     batching: Option<SessionBatching>,
+    metrics: sluice_metrics::Metrics,
 }
 
 impl Session {
-    pub(crate) fn new(login: LoggedIn, batching: Option<Arc<BatchContext>>) -> Session {
+    pub(crate) fn new(
+        login: LoggedIn,
+        batching: Option<Arc<BatchContext>>,
+        metrics: sluice_metrics::Metrics,
+    ) -> Session {
         let batching =
             batching.map(|ctx| SessionBatching::new(ctx, login.greeting.version_triple()));
         Session {
@@ -53,6 +58,7 @@ impl Session {
             caps: login.caps,
             state: login.state,
             batching,
+            metrics,
         }
     }
 
@@ -104,6 +110,7 @@ impl Session {
             self.client.ensure(HEADER_LEN + 1).await?;
             let command_byte = self.client.buf[HEADER_LEN];
             tracing::trace!(command = command_name(command_byte), "large command");
+            self.metrics.command(command_name(command_byte));
             self.reconcile_ahead_of(command_byte, &[]).await?;
             self.client
                 .forward_logical_packet(&mut self.backend)
@@ -114,6 +121,7 @@ impl Session {
         let packet = self.client.read_packet().await?;
         let command_byte = packet.bytes[HEADER_LEN];
         tracing::trace!(command = command_name(command_byte), "command");
+        self.metrics.command(command_name(command_byte));
         if let Some(batching) = self.batching.as_ref() {
             if let Ok(Command::Query(sql)) = Command::parse(&packet.bytes[HEADER_LEN..]) {
                 if crate::admin::is_show_sluice_status(sql) {

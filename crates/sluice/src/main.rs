@@ -44,8 +44,31 @@ async fn run(
         max_connections: config.proxy.max_connections,
         shutdown_timeout: config.proxy.shutdown_timeout,
     };
+    let metrics = sluice_metrics::Metrics::new().context("cannot create the metrics registry")?;
     // The context exists even with batching off, so a reload can turn it on.
-    let batching = sluice_proxy::BatchContext::start(batching_settings(&config.writebatch));
+    let batching =
+        sluice_proxy::BatchContext::start(batching_settings(&config.writebatch), metrics.clone());
+    let http = sluice_metrics::HttpState::new(metrics.clone(), config.writebatch.max_queued_rows);
+    let (http_stop_tx, http_stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(address) = config.metrics.listen {
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {address}"))?;
+        tracing::info!(%address, "metrics, health and readiness over HTTP");
+        tokio::spawn(sluice_metrics::serve_http(
+            listener,
+            http.clone(),
+            http_stop_rx.clone(),
+        ));
+    }
+    tokio::spawn(sluice_metrics::probe_backend(
+        config.backend.address.clone(),
+        BACKEND_PROBE_INTERVAL,
+        config.backend.connect_timeout,
+        http.clone(),
+        http_stop_rx,
+    ));
+    tokio::spawn(publish_batching_gauges(batching.clone(), metrics.clone()));
     tokio::spawn(reload_on_hangup(
         cli,
         config.clone(),
@@ -59,9 +82,12 @@ async fn run(
         "sluice started"
     );
     notify::notify("READY=1");
+    http.set_ready(true);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let draining = http.clone();
     tokio::spawn(async move {
         let signal = signals::wait_for_stop().await;
+        draining.set_ready(false);
         tracing::info!(
             signal,
             "stopping: no new connections, finishing running commands"
@@ -69,13 +95,33 @@ async fn run(
         notify::notify("STOPPING=1");
         let _ = stop_tx.send(true);
     });
-    let report = sluice_proxy::serve(listener, settings, Some(batching), stop_rx).await;
+    let report = sluice_proxy::serve(listener, settings, Some(batching), metrics, stop_rx).await;
+    let _ = http_stop_tx.send(true);
     tracing::info!(
         accepted = report.accepted,
         abandoned = report.abandoned,
         "sluice stopped"
     );
     Ok(())
+}
+
+/// How often the backend is checked for `/health` and `sluice_backend_up`.
+const BACKEND_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Copies the batch manager's current figures into the gauges once a
+/// second.
+async fn publish_batching_gauges(
+    batching: std::sync::Arc<sluice_proxy::BatchContext>,
+    metrics: sluice_metrics::Metrics,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let stats = batching.manager_stats();
+        metrics.set_queue_depth(stats.queued);
+        metrics.set_current_delay(stats.delay);
+        metrics.set_ops_per_second(stats.rate);
+    }
 }
 
 fn batching_settings(config: &sluice_config::WriteBatchConfig) -> sluice_proxy::BatchingSettings {

@@ -48,6 +48,7 @@ impl SluiceBuilder {
             return Sluice {
                 child: None,
                 port: self.backend_port,
+                metrics_port: 0,
                 log_path: None,
                 exit_status: None,
             };
@@ -57,11 +58,13 @@ impl SluiceBuilder {
         let mut last_failure = String::new();
         for _attempt in 0..5 {
             let port = free_port();
+            let metrics_port = free_port();
             let log_path = e2e_dir().join(format!("{}.log", unique_name("sluice")));
-            let child = self.spawn(&bin, port, &log_path);
+            let child = self.spawn(&bin, port, metrics_port, &log_path);
             let mut sluice = Sluice {
                 child: Some(child),
                 port,
+                metrics_port,
                 log_path: Some(log_path),
                 exit_status: None,
             };
@@ -88,7 +91,7 @@ impl SluiceBuilder {
         self.start().await
     }
 
-    fn spawn(&self, bin: &Path, port: u16, log_path: &Path) -> Child {
+    fn spawn(&self, bin: &Path, port: u16, metrics_port: u16, log_path: &Path) -> Child {
         use std::os::unix::process::CommandExt;
         let log = std::fs::File::create(log_path).expect("create sluice log");
         let log2 = log.try_clone().expect("clone log handle");
@@ -99,6 +102,11 @@ impl SluiceBuilder {
             .arg(format!("127.0.0.1:{}", self.backend_port))
             .args(&self.args)
             .env("RUST_BACKTRACE", "1")
+            // Parallel tests each run a daemon: each needs its own port.
+            .env(
+                "SLUICE_METRICS__LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            )
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
@@ -118,11 +126,18 @@ impl SluiceBuilder {
 pub struct Sluice {
     child: Option<Child>,
     port: u16,
+    metrics_port: u16,
     log_path: Option<PathBuf>,
     exit_status: Option<ExitStatus>,
 }
 
 impl Sluice {
+    /// Port of the daemon's HTTP endpoints (`/metrics`, `/health`,
+    /// `/ready`); 0 in direct mode.
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
     /// Starts Sluice in front of `db` with default settings.
     pub async fn start(db: &MariaDb) -> Sluice {
         Sluice::builder(db).start().await

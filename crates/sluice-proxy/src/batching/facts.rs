@@ -27,6 +27,8 @@ pub(crate) struct TableFacts {
     pub(crate) batchable: bool,
     /// Name of the AUTO_INCREMENT column, if any.
     pub(crate) auto_increment: Option<String>,
+    /// `schema.table`, for metric labels.
+    pub(crate) label: String,
 }
 
 type FactsKey = (Arc<[u8]>, Vec<u8>, String);
@@ -104,14 +106,17 @@ impl FactsCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
-        let facts = Arc::new(match result? {
+        let mut facts = match result? {
             QueryResult::Rows { rows, .. } => parse_facts(&rows),
             // No privilege, or information_schema refused: not batchable.
             _ => TableFacts {
                 batchable: false,
                 auto_increment: None,
+                label: String::new(),
             },
-        });
+        };
+        facts.label = format!("{}.{table}", String::from_utf8_lossy(schema));
+        let facts = Arc::new(facts);
         self.put(user, schema, table, facts.clone());
         Ok(Some(facts))
     }
@@ -144,6 +149,7 @@ fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
     let not_batchable = TableFacts {
         batchable: false,
         auto_increment: None,
+        label: String::new(),
     };
     let [row] = rows else {
         return not_batchable;
@@ -159,6 +165,7 @@ fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
     TableFacts {
         batchable: base_table && transactional && no_triggers && constant_defaults,
         auto_increment: text(3).map(|c| String::from_utf8_lossy(c).into_owned()),
+        label: String::new(),
     }
 }
 
@@ -201,6 +208,7 @@ mod tests {
         let facts = Arc::new(TableFacts {
             batchable: true,
             auto_increment: None,
+            label: "db.t".into(),
         });
         cache.put(&alice, b"db", "t", facts);
         assert!(cache.get(&alice, b"db", "t").is_some());

@@ -75,7 +75,7 @@ pub(super) async fn lead(
     );
     match run {
         BatchRun::Committed(ids) => {
-            ctx.stats.on_batch(rows);
+            ctx.stats.on_batch(rows, &candidate.facts.label);
             for (member, id) in others.into_iter().zip(&ids[1..]) {
                 let _ = member
                     .reply

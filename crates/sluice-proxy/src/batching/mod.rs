@@ -85,8 +85,11 @@ pub struct BatchContext {
 
 impl BatchContext {
     /// Starts the batch manager (needs a tokio runtime).
-    pub fn start(settings: BatchingSettings) -> Arc<BatchContext> {
-        let stats = Arc::new(BatchStats::default());
+    pub fn start(
+        settings: BatchingSettings,
+        metrics: sluice_metrics::Metrics,
+    ) -> Arc<BatchContext> {
+        let stats = Arc::new(BatchStats::new(metrics));
         let adjust_stats = stats.clone();
         Arc::new(BatchContext {
             enabled: AtomicBool::new(settings.enabled),
@@ -264,6 +267,7 @@ impl SessionBatching {
             reply,
         };
         let bytes = candidate.row.len();
+        let queued_at = std::time::Instant::now();
         if self
             .ctx
             .manager
@@ -273,7 +277,9 @@ impl SessionBatching {
             self.ctx.stats.unbatched("queue_full");
             return Ok(Offer::Declined);
         }
-        match assignment.await {
+        let assignment = assignment.await;
+        self.ctx.stats.metrics().row_waited(queued_at.elapsed());
+        match assignment {
             Ok(Assignment::Lead(others)) => {
                 leader::lead(self, io, packet, candidate, others).await?;
             }
@@ -289,6 +295,7 @@ impl SessionBatching {
                 self.answer_unknown(io).await?;
             }
         }
+        self.ctx.stats.metrics().row_answered(queued_at.elapsed());
         Ok(Offer::Handled)
     }
 
@@ -300,11 +307,7 @@ impl SessionBatching {
         source: &Source<'_>,
         io: &mut SessionIo<'_>,
     ) -> Result<Option<Candidate>, SessionError> {
-        if !self.ctx.enabled.load(Ordering::Relaxed)
-            || self.unsupported
-            || self.tainted
-            || !io.state.is_autocommit_idle()
-        {
+        if !self.ctx.enabled.load(Ordering::Relaxed) || self.unsupported {
             return Ok(None);
         }
         let sql = source.sql();
@@ -324,6 +327,14 @@ impl SessionBatching {
                 return Ok(None);
             }
         };
+        if !io.state.is_autocommit_idle() {
+            self.ctx.stats.unbatched("in_transaction");
+            return Ok(None);
+        }
+        if self.tainted {
+            self.ctx.stats.unbatched("session_state");
+            return Ok(None);
+        }
         let hint = classification.hints.batch_ms;
         if self.ctx.hint_mode.load(Ordering::Relaxed) && hint.is_none() {
             self.ctx.stats.unbatched("no_hint");

@@ -1,0 +1,121 @@
+//! `/metrics`, `/health` and `/ready` after real traffic through Sluice.
+
+use mysql_async::prelude::Queryable;
+use sluice_e2e::{direct_mode, MariaDb, Sluice};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// GET `path` on the daemon's HTTP port: (status code, body).
+async fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("metrics port");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).await.unwrap();
+    let code = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (code, body)
+}
+
+/// Sum of the samples of a family whose line starts with `prefix`.
+fn sample(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_health_and_ready_follow_traffic() {
+    if direct_mode() {
+        eprintln!("skipped in direct mode: needs the daemon");
+        return;
+    }
+    let db = MariaDb::start().await;
+    db.sql("CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, n INT) ENGINE=InnoDB")
+        .await;
+    let sluice = Sluice::builder(&db)
+        .env("SLUICE_WRITEBATCH__INITIAL_DELAY_MS", "20")
+        .env("SLUICE_WRITEBATCH__MIN_DELAY_MS", "20")
+        .env("SLUICE_WRITEBATCH__MAX_DELAY_MS", "50")
+        .start()
+        .await;
+    let port = sluice.metrics_port();
+    let (code, _) = get(port, "/ready").await;
+    assert_eq!(code, 200);
+    let (code, body) = get(port, "/health").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+
+    let (_, before) = get(port, "/metrics").await;
+    assert_eq!(sample(&before, "sluice_write_batched_total"), 0.0);
+
+    let mut first = mysql_async::Conn::new(sluice.root_opts().db_name(Some("app")))
+        .await
+        .unwrap();
+    first
+        .query_drop("INSERT INTO t (n) VALUES (0)")
+        .await
+        .unwrap();
+    first
+        .query_drop("INSERT IGNORE INTO t (n) VALUES (1)")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for c in 0..16 {
+        let opts = sluice.root_opts().db_name(Some("app"));
+        tasks.push(tokio::spawn(async move {
+            let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+            for i in 0..3 {
+                conn.query_drop(format!("INSERT INTO t (n) VALUES ({})", c * 10 + i))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (code, after) = get(port, "/metrics").await;
+    assert_eq!(code, 200);
+    for family in [
+        "sluice_write_batch_size",
+        "sluice_write_batch_delay_seconds",
+        "sluice_write_batch_latency_seconds",
+        "sluice_write_ops_per_second",
+        "sluice_write_current_delay_seconds",
+        "sluice_write_queue_depth",
+        "sluice_write_batch_failures_total",
+        "sluice_write_isolated_rows_total",
+        "sluice_write_outcome_unknown_total",
+        "sluice_client_connections",
+        "sluice_backend_up",
+    ] {
+        assert!(after.contains(family), "missing {family}");
+    }
+    assert!(
+        sample(&after, "sluice_write_batched_total") >= 2.0,
+        "{after}"
+    );
+    assert!(sample(&after, "sluice_write_batch_size_count") >= 1.0);
+    assert!(sample(&after, "sluice_write_unbatched_total{reason=\"ignore\"}") >= 1.0);
+    assert!(sample(&after, "sluice_commands_total{command=\"query\"}") >= 50.0);
+    assert!(sample(&after, "sluice_client_connections_total") >= 17.0);
+    assert!(sample(&after, "sluice_write_batch_latency_seconds_count") >= 2.0);
+    let (code, _) = get(port, "/nope").await;
+    assert_eq!(code, 404);
+    sluice.assert_no_panic();
+}
