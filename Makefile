@@ -32,5 +32,10 @@ fmt:
 bench-relay: release
 	bash benches/relay.sh
 
+## Write batching: sysbench oltp_insert and the loadgen, directly and through Sluice.
+bench-batch: release
+	$(CARGO) build --release -p sluice-loadgen
+	bash benches/batch.sh
+
 clean:
 	$(CARGO) clean

@@ -22,8 +22,8 @@ struct Queue<T> {
     bytes: usize,
     deadline: Option<Instant>,
     in_flight: usize,
-    /// Size of the last group that left: a queue that grew as large while
-    /// a group is in flight leaves without waiting for it.
+    /// Size of the last group that left: a queue that grew half as large
+    /// while a group is in flight leaves without waiting for it.
     last_size: usize,
 }
 
@@ -41,8 +41,8 @@ impl<T> Default for Queue<T> {
 
 /// Groups of one key in flight at once at most. More than one lets a
 /// batch execute while the previous one waits for its commit to reach
-/// disk; each extra one is only started by a queue as large as the last
-/// group, so batches stay large.
+/// disk; each extra one is only started by a queue half as large as the
+/// last group, so batches stay large.
 pub const MAX_IN_FLIGHT: usize = 4;
 
 /// A second group of a key starts early only from this many rows: below
@@ -146,10 +146,14 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         queue.items.push(item);
         queue.bytes += bytes;
         self.queued += 1;
+        // Nothing in flight: the row leaves after `min_delay` (zero by
+        // default, so an idle key adds no latency). Behind an in-flight
+        // group it waits for that group, but no longer than the adaptive
+        // delay: the busier the system, the longer rows wait for company.
         let mut wait = if queue.in_flight > 0 {
-            settings.max_delay.max(self.delay)
-        } else {
             self.delay
+        } else {
+            settings.min_delay
         };
         if let Some(limit) = max_wait {
             wait = wait.min(limit);
@@ -159,7 +163,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         let due = queue.in_flight == 0 && queue.deadline.is_some_and(|d| d <= now);
         let pipelined = queue.in_flight > 0
             && queue.in_flight < MAX_IN_FLIGHT
-            && queue.items.len() >= queue.last_size.max(MIN_PIPELINED);
+            && queue.items.len() >= (queue.last_size / 2).max(MIN_PIPELINED);
         if self.draining || due || pipelined || queue.items.len() >= settings.max_batch_size {
             self.queued -= queue.items.len();
             ready.push(Dispatch {

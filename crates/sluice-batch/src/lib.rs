@@ -4,14 +4,14 @@
 //! [`Dispatcher`], and says when a dispatched group has finished.
 //!
 //! When a group leaves:
-//! - at once when nothing is in flight for its key and the adaptive delay
-//!   is zero (an idle system adds no latency);
+//! - after `min_delay` (zero by default: at once) when nothing is in
+//!   flight for its key, so an idle system adds no latency;
 //! - while a group of the same key is in flight, newcomers wait for it
-//!   and leave together when it completes (self-clocking), but never wait
-//!   longer than `max_delay`;
+//!   and leave together when it completes (self-clocking), but never
+//!   longer than the adaptive delay;
 //! - when the group is full (`max_batch_size` items or `max_batch_bytes`);
-//! - when its delay expires; the delay adapts between `min_delay` and
-//!   `max_delay` with the measured rate of submissions;
+//! - the adaptive delay moves between `min_delay` and `max_delay` with
+//!   the measured rate of submissions;
 //! - at shutdown, everything at once.
 //!
 //! The decision logic is [`core::BatchCore`], a pure state machine driven

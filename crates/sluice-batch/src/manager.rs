@@ -207,6 +207,7 @@ mod tests {
         let collect = Collect::default();
         let settings = BatchSettings {
             initial_delay: Duration::from_millis(3),
+            min_delay: Duration::from_millis(3),
             ..BatchSettings::default()
         };
         let manager = BatchManager::start(settings, collect.clone(), |_| {});

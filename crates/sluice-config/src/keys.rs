@@ -164,8 +164,9 @@ pub const KEYS: &[KeyDoc] = &[
         "0",
         "SLUICE_WRITEBATCH__INITIAL_DELAY_MS",
         true,
-        "Delay, in whole milliseconds, a batch key starts with before the adaptive \
-         controller adjusts it. Must lie between min_delay_ms and max_delay_ms.",
+        "Adaptive delay, in whole milliseconds, at start: the longest a row waits \
+         behind an in-flight batch of its key before it leaves anyway. Must lie \
+         between min_delay_ms and max_delay_ms.",
     ),
     key(
         "writebatch",
@@ -173,8 +174,9 @@ pub const KEYS: &[KeyDoc] = &[
         "0",
         "SLUICE_WRITEBATCH__MIN_DELAY_MS",
         true,
-        "Lower bound, in whole milliseconds, of the adaptive delay a row may wait \
-         for others to join its batch. 0 means an idle key sends a row at once.",
+        "Lower bound, in whole milliseconds, of the adaptive delay, and how long a \
+         row of a key with nothing in flight waits for others to join it. 0 means \
+         an idle key sends a row at once.",
     ),
     key(
         "writebatch",

@@ -58,7 +58,7 @@ fn rows_behind_an_in_flight_batch_leave_together_when_it_returns() {
 }
 
 #[test]
-fn a_queue_as_large_as_the_group_in_flight_leaves_without_waiting() {
+fn a_queue_half_as_large_as_the_group_in_flight_leaves_without_waiting() {
     let t0 = Instant::now();
     let mut s = settings();
     s.max_batch_size = 1000;
@@ -96,9 +96,11 @@ fn a_queue_as_large_as_the_group_in_flight_leaves_without_waiting() {
 }
 
 #[test]
-fn waiting_behind_a_slow_batch_is_bounded_by_max_delay() {
+fn waiting_behind_a_slow_batch_is_bounded_by_the_adaptive_delay() {
     let t0 = Instant::now();
-    let mut core = BatchCore::new(settings(), t0);
+    let mut s = settings();
+    s.initial_delay = ms(5);
+    let mut core = BatchCore::new(s, t0);
     accept(core.submit(t0, "k", 1, 10, None));
     accept(core.submit(t0 + ms(1), "k", 2, 10, None));
     assert_eq!(core.next_deadline(), Some(t0 + ms(6)));
@@ -109,7 +111,9 @@ fn waiting_behind_a_slow_batch_is_bounded_by_max_delay() {
 #[test]
 fn hint_shortens_the_wait() {
     let t0 = Instant::now();
-    let mut core = BatchCore::new(settings(), t0);
+    let mut s = settings();
+    s.initial_delay = ms(5);
+    let mut core = BatchCore::new(s, t0);
     accept(core.submit(t0, "k", 1, 10, None));
     accept(core.submit(t0, "k", 2, 10, Some(ms(1))));
     assert_eq!(core.next_deadline(), Some(t0 + ms(1)));
@@ -180,14 +184,32 @@ fn adaptive_delay_grows_under_load_and_shrinks_when_idle() {
 }
 
 #[test]
-fn delay_makes_an_idle_row_wait_for_company() {
+fn min_delay_makes_an_idle_row_wait_for_company() {
     let t0 = Instant::now();
     let mut s = settings();
     s.initial_delay = ms(2);
+    s.min_delay = ms(2);
     let mut core = BatchCore::new(s, t0);
     assert!(core.submit(t0, "k", 1, 1, None).1.is_empty());
     assert!(core.submit(t0 + ms(1), "k", 2, 1, None).1.is_empty());
     assert_eq!(items(&core.poll(t0 + ms(2))), vec![vec![1, 2]]);
+}
+
+#[test]
+fn a_grown_delay_never_holds_back_a_row_with_nothing_in_flight() {
+    // One fast client: a high rate grows the delay, but with nothing in
+    // flight its rows still leave at once.
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
+    for i in 0..500u64 {
+        let now = t0 + Duration::from_micros(i * 400);
+        assert_eq!(
+            items(&accept(core.submit(now, "k", i, 1, None))),
+            vec![vec![i]]
+        );
+        core.complete(now, &"k");
+    }
+    assert!(core.delay() > ms(0));
 }
 
 #[test]
