@@ -63,7 +63,8 @@
 #   BENCH_MAX_SLUICE_US    Sluice CPU per batched INSERT, in us [10]
 #   BENCH_MAX_P50_RATIO    p50 at 1 thread, through Sluice / direct [1.2]
 #   BENCH_PERF             1: record a perf profile of Sluice during the
-#                          first Sluice phase at the target thread count [0]
+#                          first Sluice phase at the target thread count
+#                          (perf's own CPU then weighs on that phase) [0]
 #   SLUICE_BIN             the proxy [target/release/sluice]
 #   LOADGEN_BIN            the load generator [target/release/sluice-loadgen]
 #   SLUICE_WRITEBATCH__*   batching settings, passed to Sluice (e.g.

@@ -290,6 +290,7 @@ def cmd_report(manifest, opts):
     target_threads = int(opts["--target-threads"])
     main_rows, cpu_rows, backend_rows = [], [], []
     problems, checks, misses = [], [], []
+    contended = []
     arithmetic = []
     for key in order:
         d, s = cells.get(key + ("direct",)), cells.get(key + ("sluice",))
@@ -298,6 +299,8 @@ def cmd_report(manifest, opts):
         kind, variant, threads = key
         name = workload_name(kind, variant)
         problems += d.problems() + s.problems()
+        contended += [f"{p.kind}/{p.variant}/{p.threads}/{p.target}/r{p.round}"
+                      for p in d.phases + s.phases if p.contended]
         ratio = s.rate / d.rate if d.rate else NAN
         per_round = []
         for pd in d.phases:
@@ -418,6 +421,10 @@ def cmd_report(manifest, opts):
         if markdown:
             out.append("")
         out += [f"{bullet}{'MET ' if ok else 'MISS'} {text}" for ok, text in checks]
+        if contended:
+            out.append("")
+            out.append("Measured while another benchmark still ran (after the longest wait): "
+                       + ", ".join(contended))
         if problems:
             out.append("")
             out.append("Correctness problems:")
