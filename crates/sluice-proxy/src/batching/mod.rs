@@ -344,6 +344,9 @@ impl SessionBatching {
             self.fingerprint = Fingerprint::read(io.backend, io.caps).await?;
         }
         let Some(fingerprint) = self.fingerprint.as_ref() else {
+            // The server refused the settings query (a variable it does not
+            // have): this session is not batched, and not asked again.
+            self.unsupported = true;
             self.ctx.stats.unbatched("session_settings_unreadable");
             return Ok(None);
         };
