@@ -146,12 +146,15 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         queue.items.push(item);
         queue.bytes += bytes;
         self.queued += 1;
-        // Nothing in flight: the row leaves after `min_delay` (zero by
-        // default, so an idle key adds no latency). Behind an in-flight
-        // group it waits for that group, but no longer than the adaptive
-        // delay: the busier the system, the longer rows wait for company.
+        // Behind an in-flight group a row waits for it (self-clocking), at
+        // most `max_delay`. With nothing in flight it waits the adaptive
+        // delay only if its key has been batching (its last group had
+        // company); a lone client's rows leave after `min_delay`, at once
+        // by default, however fast it sends.
         let mut wait = if queue.in_flight > 0 {
-            self.delay
+            settings.max_delay.max(self.delay)
+        } else if queue.last_size > 1 {
+            self.delay.max(settings.min_delay)
         } else {
             settings.min_delay
         };

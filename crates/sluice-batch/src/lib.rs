@@ -4,11 +4,13 @@
 //! [`Dispatcher`], and says when a dispatched group has finished.
 //!
 //! When a group leaves:
-//! - after `min_delay` (zero by default: at once) when nothing is in
-//!   flight for its key, so an idle system adds no latency;
+//! - when nothing is in flight for its key: after the adaptive delay if
+//!   the key's last group had company, else after `min_delay` (zero by
+//!   default: at once), so an idle system or a lone client adds no
+//!   latency;
 //! - while a group of the same key is in flight, newcomers wait for it
 //!   and leave together when it completes (self-clocking), but never
-//!   longer than the adaptive delay;
+//!   longer than `max_delay`;
 //! - when the group is full (`max_batch_size` items or `max_batch_bytes`);
 //! - the adaptive delay moves between `min_delay` and `max_delay` with
 //!   the measured rate of submissions;

@@ -164,9 +164,9 @@ pub const KEYS: &[KeyDoc] = &[
         "0",
         "SLUICE_WRITEBATCH__INITIAL_DELAY_MS",
         true,
-        "Adaptive delay, in whole milliseconds, at start: the longest a row waits \
-         behind an in-flight batch of its key before it leaves anyway. Must lie \
-         between min_delay_ms and max_delay_ms.",
+        "Adaptive delay, in whole milliseconds, at start: how long a row of a key \
+         that has been batching waits for company when nothing of its key is in \
+         flight. Must lie between min_delay_ms and max_delay_ms.",
     ),
     key(
         "writebatch",
@@ -175,8 +175,8 @@ pub const KEYS: &[KeyDoc] = &[
         "SLUICE_WRITEBATCH__MIN_DELAY_MS",
         true,
         "Lower bound, in whole milliseconds, of the adaptive delay, and how long a \
-         row of a key with nothing in flight waits for others to join it. 0 means \
-         an idle key sends a row at once.",
+         row of an idle key waits for others to join it. 0 means an idle key \
+         sends a row at once.",
     ),
     key(
         "writebatch",
@@ -184,8 +184,9 @@ pub const KEYS: &[KeyDoc] = &[
         "5",
         "SLUICE_WRITEBATCH__MAX_DELAY_MS",
         true,
-        "Upper bound, in whole milliseconds, of the adaptive delay: the most \
-         latency batching adds to an INSERT while it waits in a queue.",
+        "Upper bound, in whole milliseconds, of the adaptive delay, and the longest \
+         a row waits behind an in-flight batch of its key: the most latency \
+         batching adds to an INSERT while it waits in a queue.",
     ),
     key(
         "writebatch",

@@ -96,7 +96,7 @@ fn a_queue_half_as_large_as_the_group_in_flight_leaves_without_waiting() {
 }
 
 #[test]
-fn waiting_behind_a_slow_batch_is_bounded_by_the_adaptive_delay() {
+fn waiting_behind_a_slow_batch_is_bounded_by_max_delay() {
     let t0 = Instant::now();
     let mut s = settings();
     s.initial_delay = ms(5);
