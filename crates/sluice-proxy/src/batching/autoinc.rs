@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use super::scan::{find, skip_quoted};
+
 /// How a row treats the AUTO_INCREMENT column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IdSource {
@@ -48,29 +50,6 @@ pub(crate) fn split_values(row: &[u8], backslash_escapes: bool) -> Option<Vec<Ra
         i += 1;
     }
     None
-}
-
-fn skip_quoted(row: &[u8], open: usize, quote: u8, backslash_escapes: bool) -> Option<usize> {
-    let mut i = open + 1;
-    while i < row.len() {
-        if backslash_escapes && row[i] == b'\\' && quote != b'`' {
-            i += 2;
-            continue;
-        }
-        if row[i] == quote {
-            if row.get(i + 1) == Some(&quote) {
-                i += 2;
-                continue;
-            }
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Reads the value a row gives the AUTO_INCREMENT column. `None` when the

@@ -14,6 +14,7 @@ mod member;
 mod owed;
 mod prepared;
 mod routines;
+mod scan;
 mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};

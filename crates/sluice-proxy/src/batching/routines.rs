@@ -3,6 +3,8 @@
 //! server saying so to a client that did not ask for session tracking, so
 //! after such a statement the session fingerprint is read again.
 
+use super::scan::{find, skip_quoted};
+
 /// Built-in functions and keywords written like calls. Anything else
 /// followed by `(` may be a stored function.
 const BUILTINS: &[&str] = &[
@@ -286,10 +288,10 @@ pub(crate) fn may_call_routine(sql: &[u8]) -> bool {
     while i < sql.len() {
         let c = sql[i];
         match c {
-            b'\'' | b'"' | b'`' => i = skip_until_unescaped(sql, i + 1, c),
-            b'/' if sql.get(i + 1) == Some(&b'*') => i = find(sql, i + 2, b"*/") + 2,
-            b'#' => i = find(sql, i, b"\n"),
-            b'-' if sql.get(i + 1) == Some(&b'-') => i = find(sql, i, b"\n"),
+            b'\'' | b'"' | b'`' => i = skip_quoted(sql, i, c, true).unwrap_or(sql.len()),
+            b'/' if sql.get(i + 1) == Some(&b'*') => i = find_from(sql, i + 2, b"*/") + 2,
+            b'#' => i = find_from(sql, i, b"\n"),
+            b'-' if sql.get(i + 1) == Some(&b'-') => i = find_from(sql, i, b"\n"),
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = i;
                 while i < sql.len()
@@ -324,23 +326,10 @@ pub(crate) fn may_call_routine(sql: &[u8]) -> bool {
     false
 }
 
-fn skip_until_unescaped(sql: &[u8], mut i: usize, quote: u8) -> usize {
-    while i < sql.len() {
-        if sql[i] == b'\\' && quote != b'`' {
-            i += 2;
-            continue;
-        }
-        if sql[i] == quote {
-            return i;
-        }
-        i += 1;
-    }
-    sql.len()
-}
-
-fn find(sql: &[u8], from: usize, needle: &[u8]) -> usize {
+/// Position of `needle` at or after `from`, or the end of `sql`.
+fn find_from(sql: &[u8], from: usize, needle: &[u8]) -> usize {
     sql.get(from..)
-        .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
+        .and_then(|rest| find(rest, needle))
         .map_or(sql.len(), |p| from + p)
 }
 
