@@ -280,8 +280,16 @@ impl Sluice {
         let deadline = Instant::now() + timeout;
         loop {
             if self.has_exited() {
+                // The bind error sits above the backtrace that RUST_BACKTRACE
+                // adds, so look for it in the whole log, not only the tail:
+                // the caller retries on another port when a port was taken.
+                let port_taken = if self.log_contents().contains("in use") {
+                    " (a port was in use)"
+                } else {
+                    ""
+                };
                 return Err(format!(
-                    "sluice exited during start-up ({:?}); log tail:\n{}",
+                    "sluice exited during start-up{port_taken} ({:?}); log tail:\n{}",
                     self.exit_status,
                     self.log_tail(40)
                 ));
