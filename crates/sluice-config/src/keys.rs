@@ -98,6 +98,36 @@ pub const KEYS: &[KeyDoc] = &[
          every client; after this long it exits anyway. A duration; 0 exits \
          without waiting.",
     ),
+    key(
+        "proxy",
+        "tls_cert",
+        "",
+        "SLUICE_PROXY__TLS_CERT",
+        false,
+        "PEM file with the certificate chain Sluice presents to clients that ask \
+         for TLS (server certificate first). With tls_key set too, Sluice offers \
+         TLS to clients; empty offers none. Sluice ends the client's TLS session \
+         itself: the backend leg is configured separately ([backend] tls).",
+    ),
+    key(
+        "proxy",
+        "tls_key",
+        "",
+        "SLUICE_PROXY__TLS_KEY",
+        false,
+        "PEM file with the private key of tls_cert (PKCS#8, PKCS#1 or SEC1). Set \
+         together with tls_cert or not at all.",
+    ),
+    key(
+        "proxy",
+        "require_secure_transport",
+        "false",
+        "SLUICE_PROXY__REQUIRE_SECURE_TRANSPORT",
+        false,
+        "Refuse clients that do not switch to TLS, with the error MariaDB's own \
+         require_secure_transport gives them (1045, access denied). true or \
+         false; true needs tls_cert and tls_key.",
+    ),
     // [backend]
     key(
         "backend",
@@ -117,6 +147,37 @@ pub const KEYS: &[KeyDoc] = &[
         false,
         "Time allowed to open a backend connection for a new client. A duration \
          greater than 0.",
+    ),
+    key(
+        "backend",
+        "tls",
+        "preferred",
+        "SLUICE_BACKEND__TLS",
+        false,
+        "TLS on Sluice's connections to the server: off (never), preferred (when \
+         the server offers it, certificate not checked, like MariaDB's own \
+         clients before 11.4), required (always, certificate not checked; a \
+         server without TLS is an error for every client) or verify (always, \
+         and the certificate must chain to tls_ca and carry tls_server_name). \
+         Independent of whether the client used TLS to reach Sluice.",
+    ),
+    key(
+        "backend",
+        "tls_ca",
+        "",
+        "SLUICE_BACKEND__TLS_CA",
+        false,
+        "PEM file with the CA certificate(s) the server's certificate must chain \
+         to. Needed by tls = verify, unused otherwise.",
+    ),
+    key(
+        "backend",
+        "tls_server_name",
+        "",
+        "SLUICE_BACKEND__TLS_SERVER_NAME",
+        false,
+        "Host name or IP address the server's certificate must name under \
+         tls = verify; empty uses the host part of address.",
     ),
     // [log]
     key(

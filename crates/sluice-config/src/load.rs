@@ -12,8 +12,8 @@ use crate::error::{ConfigError, Origin};
 use crate::keys::{key_doc, keys_of, SECTIONS};
 use crate::parse;
 use crate::types::{
-    BackendConfig, BatchMode, Config, LogConfig, LogFormat, MetricsConfig, ProxyConfig,
-    WriteBatchConfig,
+    BackendConfig, BackendTlsMode, BatchMode, Config, LogConfig, LogFormat, MetricsConfig,
+    ProxyConfig, WriteBatchConfig,
 };
 
 /// Values from command-line flags; they beat every other source.
@@ -267,6 +267,9 @@ struct RawProxy {
     idle_timeout: Option<String>,
     handshake_timeout: Option<String>,
     shutdown_timeout: Option<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
+    require_secure_transport: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,6 +277,9 @@ struct RawProxy {
 struct RawBackend {
     address: Option<String>,
     connect_timeout: Option<String>,
+    tls: Option<String>,
+    tls_ca: Option<String>,
+    tls_server_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -341,7 +347,7 @@ impl Convert<'_> {
 
     fn proxy(&self, raw: RawProxy) -> Result<ProxyConfig, ConfigError> {
         let d = ProxyConfig::default();
-        Ok(ProxyConfig {
+        let p = ProxyConfig {
             listen: self.value("proxy.listen", raw.listen, d.listen, |s| {
                 parse::socket_addr(s, "127.0.0.1:3307")
             })?,
@@ -369,12 +375,32 @@ impl Convert<'_> {
                 d.shutdown_timeout,
                 parse::duration,
             )?,
-        })
+            tls_cert: self.value(
+                "proxy.tls_cert",
+                raw.tls_cert,
+                d.tls_cert,
+                parse::optional_path,
+            )?,
+            tls_key: self.value(
+                "proxy.tls_key",
+                raw.tls_key,
+                d.tls_key,
+                parse::optional_path,
+            )?,
+            require_secure_transport: self.value(
+                "proxy.require_secure_transport",
+                raw.require_secure_transport,
+                d.require_secure_transport,
+                parse::boolean,
+            )?,
+        };
+        check_proxy_tls(&p)?;
+        Ok(p)
     }
 
     fn backend(&self, raw: RawBackend) -> Result<BackendConfig, ConfigError> {
         let d = BackendConfig::default();
-        Ok(BackendConfig {
+        let b = BackendConfig {
             address: self.value("backend.address", raw.address, d.address, parse::host_port)?,
             connect_timeout: self.value(
                 "backend.connect_timeout",
@@ -382,7 +408,33 @@ impl Convert<'_> {
                 d.connect_timeout,
                 |s| non_zero(parse::duration(s)?),
             )?,
-        })
+            tls: self.value("backend.tls", raw.tls, d.tls, |s| {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    "off" => Ok(BackendTlsMode::Off),
+                    "preferred" => Ok(BackendTlsMode::Preferred),
+                    "required" => Ok(BackendTlsMode::Required),
+                    "verify" => Ok(BackendTlsMode::Verify),
+                    _ => Err(format!(
+                        "{s:?} is not a TLS mode (expected off, preferred, required or verify)"
+                    )),
+                }
+            })?,
+            tls_ca: self.value("backend.tls_ca", raw.tls_ca, d.tls_ca, parse::optional_path)?,
+            tls_server_name: self.value(
+                "backend.tls_server_name",
+                raw.tls_server_name,
+                d.tls_server_name,
+                |s| Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+            )?,
+        };
+        if b.tls == BackendTlsMode::Verify && b.tls_ca.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "backend.tls = verify needs backend.tls_ca (the CA that signed the server's \
+                 certificate)"
+                    .to_string(),
+            ));
+        }
+        Ok(b)
     }
 
     fn log(&self, raw: RawLog) -> Result<LogConfig, ConfigError> {
@@ -498,6 +550,22 @@ fn non_zero(d: Duration) -> Result<Duration, String> {
         Err("0 is not allowed (must be greater than 0)".to_string())
     } else {
         Ok(d)
+    }
+}
+
+/// The checks across the `[proxy]` TLS keys.
+fn check_proxy_tls(p: &ProxyConfig) -> Result<(), ConfigError> {
+    match (&p.tls_cert, &p.tls_key) {
+        (Some(_), None) => Err(ConfigError::Inconsistent(
+            "proxy.tls_cert is set but proxy.tls_key is not: set both or neither".to_string(),
+        )),
+        (None, Some(_)) => Err(ConfigError::Inconsistent(
+            "proxy.tls_key is set but proxy.tls_cert is not: set both or neither".to_string(),
+        )),
+        (None, None) if p.require_secure_transport => Err(ConfigError::Inconsistent(
+            "proxy.require_secure_transport needs proxy.tls_cert and proxy.tls_key".to_string(),
+        )),
+        _ => Ok(()),
     }
 }
 

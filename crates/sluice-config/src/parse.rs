@@ -118,6 +118,12 @@ pub(crate) fn host_port(s: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
+/// A file path; empty means "not set".
+pub(crate) fn optional_path(s: &str) -> Result<Option<std::path::PathBuf>, String> {
+    let t = s.trim();
+    Ok((!t.is_empty()).then(|| std::path::PathBuf::from(t)))
+}
+
 /// A tracing `EnvFilter` directive: comma-separated `[target=]level` parts.
 pub(crate) fn log_level(s: &str) -> Result<String, String> {
     let t = s.trim();

@@ -2,6 +2,7 @@
 //! `KEYS` table renders them as text and a test keeps the two equal.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The whole configuration of the daemon.
@@ -27,6 +28,13 @@ pub struct ProxyConfig {
     pub handshake_timeout: Duration,
     /// Bound on the drain after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// PEM certificate chain offered to clients; with `tls_key`, turns TLS
+    /// on for clients. Set together with `tls_key` or not at all.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Refuse clients that do not use TLS; needs `tls_cert`.
+    pub require_secure_transport: bool,
 }
 
 impl Default for ProxyConfig {
@@ -37,6 +45,9 @@ impl Default for ProxyConfig {
             idle_timeout: Some(Duration::from_secs(8 * 3600)),
             handshake_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(30),
+            tls_cert: None,
+            tls_key: None,
+            require_secure_transport: false,
         }
     }
 }
@@ -48,6 +59,44 @@ pub struct BackendConfig {
     pub address: String,
     /// Bound on establishing a backend connection; never zero.
     pub connect_timeout: Duration,
+    /// When Sluice encrypts its connections to the backend.
+    pub tls: BackendTlsMode,
+    /// PEM CA certificates the backend's certificate must chain to; needed
+    /// by `tls = verify`.
+    pub tls_ca: Option<PathBuf>,
+    /// Name the backend's certificate must carry under `tls = verify`;
+    /// `None` uses the host of `address`.
+    pub tls_server_name: Option<String>,
+}
+
+/// `[backend] tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendTlsMode {
+    /// Plain connections.
+    Off,
+    /// TLS when the backend offers it, certificate not checked.
+    #[default]
+    Preferred,
+    /// TLS always, certificate not checked.
+    Required,
+    /// TLS always, certificate checked against `tls_ca` and the name.
+    Verify,
+}
+
+impl BackendConfig {
+    /// The name the backend's certificate is checked against.
+    pub fn tls_name(&self) -> String {
+        if let Some(name) = &self.tls_server_name {
+            return name.clone();
+        }
+        let host = self
+            .address
+            .rsplit_once(':')
+            .map_or(self.address.as_str(), |(host, _)| host);
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string()
+    }
 }
 
 impl Default for BackendConfig {
@@ -55,6 +104,9 @@ impl Default for BackendConfig {
         BackendConfig {
             address: "127.0.0.1:3306".to_string(),
             connect_timeout: Duration::from_secs(5),
+            tls: BackendTlsMode::Preferred,
+            tls_ca: None,
+            tls_server_name: None,
         }
     }
 }

@@ -8,7 +8,8 @@
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
 
 /// Capabilities that change the framing in ways the relay does not follow
-/// (compression, TLS until Sluice terminates it, MySQL 8 extensions that
+/// (compression; TLS, which Sluice offers on its own terms through
+/// [`crate::handshake::Greeting::offer_tls`]; MySQL 8 extensions that
 /// reshape commands or result sets).
 pub const FRAMING_CHANGES: CapabilityFlags = CapabilityFlags::CLIENT_COMPRESS
     .union(CapabilityFlags::CLIENT_SSL)

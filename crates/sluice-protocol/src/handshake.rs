@@ -34,6 +34,8 @@ pub struct Greeting {
     pub auth_plugin: Vec<u8>,
     /// Byte offset of the lower capability half in the payload.
     caps_lower_at: usize,
+    /// Whether Sluice offers the client TLS (it terminates it itself).
+    tls_offered: bool,
 }
 
 impl Greeting {
@@ -79,12 +81,29 @@ impl Greeting {
             status: packet.status_flags(),
             auth_plugin: packet.auth_plugin_name_ref().unwrap_or_default().to_vec(),
             caps_lower_at,
+            tls_offered: false,
         })
+    }
+
+    /// Makes the greeting offer TLS to the client (or not), whatever the
+    /// backend offers: the two legs are encrypted independently.
+    pub fn offer_tls(&mut self, on: bool) {
+        self.tls_offered = on;
     }
 
     /// Capabilities Sluice offers the client.
     pub fn offered(&self) -> CapabilityFlags {
-        offer_to_client(self.capabilities)
+        let offered = offer_to_client(self.capabilities);
+        if self.tls_offered {
+            offered | CapabilityFlags::CLIENT_SSL
+        } else {
+            offered
+        }
+    }
+
+    /// Whether the backend offers TLS.
+    pub fn backend_offers_tls(&self) -> bool {
+        self.capabilities.contains(CapabilityFlags::CLIENT_SSL)
     }
 
     /// MariaDB extended capabilities Sluice offers the client.
@@ -138,10 +157,66 @@ pub struct ClientHello {
     pub database: Option<Vec<u8>>,
     /// Authentication plugin the client used, if it named one.
     pub auth_plugin: Option<Vec<u8>>,
+    /// Whether the client sent authentication data (a password).
+    pub sent_password: bool,
 }
 
 /// Length of an SSL request: the fixed prefix of a handshake response.
 const SSL_REQUEST_LEN: usize = 32;
+
+/// Whether a client's first packet is an SSL request (the fixed prefix of
+/// a handshake response, with `CLIENT_SSL`), after which TLS starts.
+pub fn is_ssl_request(payload: &[u8]) -> bool {
+    payload.len() == SSL_REQUEST_LEN
+        && payload[..4]
+            .try_into()
+            .map(u32::from_le_bytes)
+            .is_ok_and(|caps| caps & CapabilityFlags::CLIENT_SSL.bits() != 0)
+}
+
+/// The SSL request Sluice sends the backend on the client's behalf: the
+/// fixed prefix of the client's own handshake response (capabilities,
+/// packet size, collation, MariaDB's extended capabilities) with
+/// `CLIENT_SSL` set. `None` if the response is too short to have one.
+pub fn ssl_request_for(response: &[u8]) -> Option<[u8; SSL_REQUEST_LEN]> {
+    let mut request: [u8; SSL_REQUEST_LEN] = response.get(..SSL_REQUEST_LEN)?.try_into().ok()?;
+    set_client_ssl(&mut request, true);
+    Some(request)
+}
+
+/// Sets or clears `CLIENT_SSL` in a handshake response (or SSL request)
+/// payload, so that what the backend reads matches how its leg is carried.
+pub fn set_client_ssl(payload: &mut [u8], on: bool) {
+    if let Some(caps) = payload.get_mut(..4) {
+        let mut bits = u32::from_le_bytes([caps[0], caps[1], caps[2], caps[3]]);
+        if on {
+            bits |= CapabilityFlags::CLIENT_SSL.bits();
+        } else {
+            bits &= !CapabilityFlags::CLIENT_SSL.bits();
+        }
+        caps.copy_from_slice(&bits.to_le_bytes());
+    }
+}
+
+/// A handshake response logging in as `user` with an empty password, for
+/// a connection Sluice will not use. Closing a connection in the middle
+/// of its handshake counts toward the server's `max_connect_errors`,
+/// which blocks the host after 100 of them; a refused login does not.
+pub fn throwaway_login(user: &[u8]) -> Vec<u8> {
+    let caps = CapabilityFlags::CLIENT_PROTOCOL_41
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH;
+    let mut payload = Vec::with_capacity(64 + user.len());
+    payload.extend_from_slice(&caps.bits().to_le_bytes());
+    payload.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    payload.push(45);
+    payload.extend_from_slice(&[0u8; 23]);
+    payload.extend_from_slice(user);
+    payload.push(0);
+    payload.push(0); // empty auth response
+    payload.extend_from_slice(b"mysql_native_password\0");
+    payload
+}
 
 impl ClientHello {
     /// Reads a handshake response. Refuses a request for a capability
@@ -174,6 +249,7 @@ impl ClientHello {
             user: response.user().to_vec(),
             database: response.db_name().map(<[u8]>::to_vec),
             auth_plugin: response.auth_plugin().map(|p| p.as_bytes().to_vec()),
+            sent_password: !response.scramble_buf().is_empty(),
         })
     }
 }
@@ -209,6 +285,50 @@ mod tests {
         let mut out = Vec::new();
         packet.serialize(&mut out);
         out
+    }
+
+    #[test]
+    fn tls_offer_is_sluice_own() {
+        let bytes = sample_greeting();
+        let mut g = Greeting::parse(&bytes).unwrap();
+        assert!(g.backend_offers_tls());
+        assert!(!g.offered().contains(CapabilityFlags::CLIENT_SSL));
+        g.offer_tls(true);
+        assert!(g.offered().contains(CapabilityFlags::CLIENT_SSL));
+        let rewritten = Greeting::parse(&g.for_client(&bytes)).unwrap();
+        assert!(rewritten.capabilities.contains(CapabilityFlags::CLIENT_SSL));
+    }
+
+    #[test]
+    fn ssl_requests_are_recognised_and_built() {
+        let caps =
+            (CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_PLUGIN_AUTH).bits();
+        let mut response = caps.to_le_bytes().to_vec();
+        response.extend_from_slice(&[0u8; 28]);
+        response.extend_from_slice(b"user\0");
+        assert!(!is_ssl_request(&response));
+        let request = ssl_request_for(&response).unwrap();
+        assert!(is_ssl_request(&request));
+        assert_eq!(request[4..], response[4..32]);
+        let mut cleared = request;
+        set_client_ssl(&mut cleared, false);
+        assert!(!is_ssl_request(&cleared));
+        assert_eq!(cleared[..], response[..32]);
+        assert!(ssl_request_for(&response[..31]).is_none());
+        assert!(!is_ssl_request(&[0xff; 3]));
+    }
+
+    #[test]
+    fn throwaway_login_parses_as_a_response() {
+        let offered = CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_SECURE_CONNECTION
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH;
+        let hello = ClientHello::parse(&throwaway_login(b"nobody"), offered).unwrap();
+        assert_eq!(hello.user, b"nobody");
+        assert_eq!(
+            hello.auth_plugin.as_deref(),
+            Some(&b"mysql_native_password"[..])
+        );
     }
 
     #[test]

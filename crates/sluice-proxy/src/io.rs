@@ -1,4 +1,4 @@
-//! A TCP connection with a read buffer, read packet-wise without copying:
+//! A connection with a read buffer, read packet-wise without copying:
 //! bytes are read into one buffer and forwarded from it.
 
 use bytes::{Buf, BytesMut};
@@ -8,13 +8,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::error::{Peer, SessionError};
+use crate::transport::Transport;
 
 /// Buffer space reserved before each read.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// One side of a session.
 pub(crate) struct PacketStream {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Transport,
     pub(crate) buf: BytesMut,
     pub(crate) peer: Peer,
 }
@@ -36,7 +37,7 @@ impl PacketStream {
         // Small packets must leave at once: latency is the product.
         let _ = stream.set_nodelay(true);
         PacketStream {
-            stream,
+            stream: Transport::Plain(stream),
             buf: BytesMut::with_capacity(READ_CHUNK),
             peer,
         }
@@ -108,7 +109,127 @@ impl PacketStream {
         self.stream
             .write_all(bytes)
             .await
-            .map_err(SessionError::io(self.peer))
+            .map_err(SessionError::io(self.peer))?;
+        if self.stream.is_tls() {
+            // A TLS stream may hold the last record back until flushed.
+            self.stream
+                .flush()
+                .await
+                .map_err(SessionError::io(self.peer))?;
+        }
+        Ok(())
+    }
+
+    /// Reads one small packet without reading past its end. Used for the
+    /// packet that may be an SSL request: the TLS handshake bytes right
+    /// behind it must stay in the socket for the TLS layer.
+    pub(crate) async fn read_packet_exactly(&mut self) -> Result<Packet, SessionError> {
+        let header = self.peek_header_exactly().await?;
+        while self.buf.len() < header.wire_len() {
+            self.read_at_most(header.wire_len() - self.buf.len())
+                .await?;
+        }
+        let bytes = self.buf.split_to(header.wire_len());
+        Ok(Packet { header, bytes })
+    }
+
+    /// [`Self::peek_header`] without reading past the header.
+    pub(crate) async fn peek_header_exactly(&mut self) -> Result<PacketHeader, SessionError> {
+        while self.buf.len() < HEADER_LEN {
+            self.read_at_most(HEADER_LEN - self.buf.len()).await?;
+        }
+        self.peek_header().await
+    }
+
+    async fn read_at_most(&mut self, n: usize) -> Result<(), SessionError> {
+        let mut chunk = vec![0u8; n];
+        let got = self
+            .stream
+            .read(&mut chunk)
+            .await
+            .map_err(SessionError::io(self.peer))?;
+        if got == 0 {
+            return Err(SessionError::io(self.peer)(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        self.buf.extend_from_slice(&chunk[..got]);
+        Ok(())
+    }
+
+    /// The peer's IP address as MariaDB writes it in messages (IPv4
+    /// addresses mapped into IPv6 shown as IPv4).
+    pub(crate) fn peer_host(&self) -> String {
+        let addr = match &self.stream {
+            Transport::Plain(s) => s.peer_addr(),
+            Transport::ClientTls(s) => s.get_ref().0.peer_addr(),
+            Transport::BackendTls(s) => s.get_ref().0.peer_addr(),
+        };
+        match addr.map(|a| a.ip()) {
+            Ok(std::net::IpAddr::V6(v6)) => v6
+                .to_ipv4_mapped()
+                .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+            Ok(ip) => ip.to_string(),
+            Err(_) => "unknown".to_string(),
+        }
+    }
+
+    /// Whether this connection is encrypted.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Runs the server side of a TLS handshake on a plain client
+    /// connection. Nothing may be buffered: the client's first TLS bytes
+    /// must still be in the socket.
+    pub(crate) async fn accept_tls(
+        self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+    ) -> Result<PacketStream, SessionError> {
+        let (tcp, buf, peer) = self.into_plain()?;
+        let tls = acceptor.accept(tcp).await.map_err(SessionError::io(peer))?;
+        Ok(PacketStream {
+            stream: Transport::ClientTls(Box::new(tls)),
+            buf,
+            peer,
+        })
+    }
+
+    /// Runs the client side of a TLS handshake on a plain backend
+    /// connection.
+    pub(crate) async fn connect_tls(
+        self,
+        connector: &tokio_rustls::TlsConnector,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> Result<PacketStream, SessionError> {
+        let (tcp, buf, peer) = self.into_plain()?;
+        let tls = connector
+            .connect(name, tcp)
+            .await
+            .map_err(SessionError::io(peer))?;
+        Ok(PacketStream {
+            stream: Transport::BackendTls(Box::new(tls)),
+            buf,
+            peer,
+        })
+    }
+
+    /// The TCP stream to upgrade, refusing a second upgrade and bytes
+    /// that arrived ahead of the TLS handshake (they would be lost to it).
+    fn into_plain(self) -> Result<(TcpStream, BytesMut, Peer), SessionError> {
+        let refuse = |detail: &str| {
+            SessionError::protocol(self.peer)(ProtocolError::Malformed {
+                what: "TLS upgrade",
+                detail: detail.to_string(),
+            })
+        };
+        if !self.buf.is_empty() {
+            return Err(refuse("data arrived ahead of the TLS handshake"));
+        }
+        match self.stream {
+            Transport::Plain(tcp) => Ok((tcp, self.buf, self.peer)),
+            _ => Err(refuse("TLS requested on an encrypted connection")),
+        }
     }
 
     /// Moves the next `n` buffered-or-incoming bytes to `to` as they come,

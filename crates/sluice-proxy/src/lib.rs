@@ -18,8 +18,11 @@ mod relay;
 mod session;
 pub mod session_state;
 mod settings;
+pub mod tls;
+mod transport;
 
 pub use batching::{BatchContext, BatchMode, BatchStats, BatchingSettings};
 pub use error::SessionError;
 pub use listener::{serve, ServeReport};
 pub use settings::ProxySettings;
+pub use tls::{BackendTls, BackendTlsMode, ClientTls, TlsError};

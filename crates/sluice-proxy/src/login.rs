@@ -6,9 +6,11 @@
 use mysql_common::packets::HandshakePacket;
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::ResponseShape;
-use sluice_protocol::handshake::{ClientHello, Greeting};
+use sluice_protocol::handshake::{
+    is_ssl_request, set_client_ssl, ssl_request_for, throwaway_login, ClientHello, Greeting,
+};
 use sluice_protocol::ok::{err_payload, OkInfo, ERR_HEADER};
-use sluice_protocol::packet::encode_packet;
+use sluice_protocol::packet::{encode_packet, HEADER_LEN};
 use sluice_protocol::response::{Event, Next, ResponseTracker};
 use sluice_protocol::CapabilityFlags;
 use sluice_protocol::StatusFlags;
@@ -16,9 +18,10 @@ use tokio::net::TcpStream;
 
 use crate::error::{Peer, SessionError};
 use crate::io::PacketStream;
-use crate::relay::{relay_response, ResponseObserver};
+use crate::relay::ResponseObserver;
 use crate::session_state::SessionState;
 use crate::settings::ProxySettings;
+use crate::tls::BackendTlsMode;
 
 /// MariaDB's generic server error. The client-side "can't connect" code
 /// (2003) would be the natural one, but client libraries reject codes of
@@ -149,52 +152,91 @@ pub(crate) async fn login(
         client.write_all(&greeting_packet.bytes).await?;
         return Ok(LoginOutcome::Refused);
     }
-    let greeting = Greeting::parse(greeting_packet.payload())
+    let mut greeting = Greeting::parse(greeting_packet.payload())
         .map_err(SessionError::protocol(Peer::Backend))?;
+    greeting.offer_tls(settings.client_tls.is_some());
+    let greeting_seq = greeting_packet.header.seq;
     let mut out = Vec::with_capacity(greeting_packet.bytes.len());
     encode_packet(
         &mut out,
-        greeting_packet.header.seq,
+        greeting_seq,
         &greeting.for_client(greeting_packet.payload()),
     );
-    client.write_all(&out).await?;
+    if let Err(e) = client.write_all(&out).await {
+        abandon_backend(backend, greeting_seq);
+        return Err(e);
+    }
 
-    let response = read_handshake_response(&mut client, greeting_packet.header.seq).await?;
-    let hello = ClientHello::parse(response.payload(), greeting.offered())
-        .map_err(SessionError::protocol(Peer::Client))?;
+    let ready = match client_side(client, &greeting, greeting_seq, settings).await {
+        Ok(Some(ready)) => ready,
+        Ok(None) => {
+            abandon_backend(backend, greeting_seq);
+            return Ok(LoginOutcome::Refused);
+        }
+        Err(e) => {
+            abandon_backend(backend, greeting_seq);
+            return Err(e);
+        }
+    };
+    let ClientReady {
+        mut client,
+        mut response,
+        hello,
+    } = ready;
     let caps = SessionCaps::negotiate(
         hello.capabilities,
         hello.mariadb_capabilities,
         greeting.offered(),
         greeting.offered_mariadb(),
     );
+    let reply_seq = response.header.seq.wrapping_add(1);
+    let Some(backend_tls) = backend_leg(&greeting, settings) else {
+        let message = "Sluice requires TLS to the database server (backend.tls), \
+                       but the server does not offer it";
+        tracing::warn!("{message}");
+        send_error(&mut client, reply_seq, ER_UNKNOWN_ERROR, b"HY000", message).await;
+        abandon_backend(backend, greeting_seq);
+        return Ok(LoginOutcome::Refused);
+    };
+    let mut backend_seq = greeting_seq.wrapping_add(1);
+    if let Some((connector, name)) = backend_tls {
+        let Some(request) = ssl_request_for(response.payload()) else {
+            return Err(SessionError::protocol(Peer::Client)(
+                sluice_protocol::ProtocolError::Truncated {
+                    what: "handshake response",
+                    needed: 32,
+                },
+            ));
+        };
+        let mut out = Vec::with_capacity(request.len() + 4);
+        encode_packet(&mut out, backend_seq, &request);
+        backend.write_all(&out).await?;
+        backend = match backend.connect_tls(connector, name.clone()).await {
+            Ok(backend) => backend,
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS to the backend failed");
+                let message = format!("Sluice cannot set up TLS with the database server: {e}");
+                send_error(&mut client, reply_seq, ER_UNKNOWN_ERROR, b"HY000", &message).await;
+                return Ok(LoginOutcome::Refused);
+            }
+        };
+        backend_seq = backend_seq.wrapping_add(1);
+    }
+    let backend_is_tls = backend.is_tls();
+    set_client_ssl(&mut response.bytes[HEADER_LEN..], backend_is_tls);
+    response.bytes[3] = backend_seq;
     backend.write_all(&response.bytes).await?;
 
-    let mut tracker = ResponseTracker::new(ResponseShape::Auth, caps);
+    // The two legs count their packets from different points when only
+    // one of them went through an SSL request.
+    let seq_shift = response.header.seq.wrapping_sub(backend_seq);
     let mut observer = LoginObserver {
         caps,
         status: greeting.status,
         session_state: None,
         accepted: false,
     };
-    loop {
-        match relay_response(&mut backend, &mut client, &mut tracker, &mut observer).await? {
-            Next::ClientAuth => {
-                let round = client.read_small_packet().await?;
-                backend.write_all(&round.bytes).await?;
-                tracker.client_done();
-            }
-            Next::Done => break,
-            other => {
-                return Err(SessionError::protocol(Peer::Backend)(
-                    sluice_protocol::ProtocolError::Malformed {
-                        what: "authentication",
-                        detail: format!("unexpected {other:?}"),
-                    },
-                ))
-            }
-        }
-    }
+    relay_authentication(&mut backend, &mut client, caps, seq_shift, &mut observer).await?;
     if !observer.accepted {
         return Ok(LoginOutcome::Refused);
     }
@@ -212,19 +254,176 @@ pub(crate) async fn login(
     })))
 }
 
+/// The client after its handshake response: on TLS if it asked for it.
+struct ClientReady {
+    client: PacketStream,
+    response: crate::io::Packet,
+    hello: ClientHello,
+}
+
+/// MariaDB refuses a plain connection under `require_secure_transport`
+/// as it refuses a wrong password.
+const ER_ACCESS_DENIED_ERROR: u16 = 1045;
+
+/// Reads the client's handshake response, switching to TLS first if the
+/// client asks for it. `None` when the client was refused (and told).
+async fn client_side(
+    mut client: PacketStream,
+    greeting: &Greeting,
+    greeting_seq: u8,
+    settings: &ProxySettings,
+) -> Result<Option<ClientReady>, SessionError> {
+    let mut response = read_handshake_response(&mut client, greeting_seq).await?;
+    if is_ssl_request(response.payload()) {
+        let Some(tls) = &settings.client_tls else {
+            return Err(SessionError::protocol(Peer::Client)(
+                sluice_protocol::ProtocolError::Unsupported("CLIENT_SSL"),
+            ));
+        };
+        client = client.accept_tls(&tls.acceptor).await?;
+        response = read_handshake_response(&mut client, response.header.seq).await?;
+    }
+    let hello = ClientHello::parse(response.payload(), greeting.offered())
+        .map_err(SessionError::protocol(Peer::Client))?;
+    if hello.capabilities.contains(CapabilityFlags::CLIENT_SSL) && !client.is_tls() {
+        return Err(SessionError::protocol(Peer::Client)(
+            sluice_protocol::ProtocolError::Unsupported("CLIENT_SSL without an SSL request"),
+        ));
+    }
+    if settings.require_secure_transport && !client.is_tls() {
+        let user = String::from_utf8_lossy(&hello.user);
+        tracing::info!(%user, "refused a client without TLS (require_secure_transport)");
+        let message = format!(
+            "Access denied for user '{user}'@'{}' (using password: {})",
+            client.peer_host(),
+            if hello.sent_password { "YES" } else { "NO" }
+        );
+        let seq = response.header.seq.wrapping_add(1);
+        send_error(&mut client, seq, ER_ACCESS_DENIED_ERROR, b"28000", &message).await;
+        return Ok(None);
+    }
+    Ok(Some(ClientReady {
+        client,
+        response,
+        hello,
+    }))
+}
+
+/// How the backend leg is carried: `Some(None)` plain, `Some(Some(..))`
+/// over TLS, `None` when TLS is required and the backend does not offer it.
+fn backend_leg<'a>(
+    greeting: &Greeting,
+    settings: &'a ProxySettings,
+) -> Option<
+    Option<&'a (
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+> {
+    let connector = settings.backend_tls.connector();
+    match settings.backend_tls.mode {
+        BackendTlsMode::Off => Some(None),
+        BackendTlsMode::Preferred => Some(connector.filter(|_| greeting.backend_offers_tls())),
+        BackendTlsMode::Required | BackendTlsMode::Verify => {
+            greeting.backend_offers_tls().then_some(connector)
+        }
+    }
+}
+
+/// Relays the authentication exchange (auth switch, more data, the
+/// client's answers) until the backend's OK or ERR, shifting sequence ids
+/// from the backend's count to the client's.
+async fn relay_authentication(
+    backend: &mut PacketStream,
+    client: &mut PacketStream,
+    caps: SessionCaps,
+    seq_shift: u8,
+    observer: &mut LoginObserver,
+) -> Result<(), SessionError> {
+    let mut tracker = ResponseTracker::new(ResponseShape::Auth, caps);
+    loop {
+        let mut packet = backend.read_small_packet().await?;
+        let observed = tracker
+            .on_packet(packet.payload(), packet.header.payload_len)
+            .map_err(SessionError::protocol(Peer::Backend))?;
+        observer.observe(observed.event, Some(packet.payload()));
+        packet.bytes[3] = packet.header.seq.wrapping_add(seq_shift);
+        client.write_all(&packet.bytes).await?;
+        match observed.next {
+            Next::ServerPacket => {}
+            Next::ClientAuth => {
+                let mut round = client.read_small_packet().await?;
+                round.bytes[3] = round.header.seq.wrapping_sub(seq_shift);
+                backend.write_all(&round.bytes).await?;
+                tracker.client_done();
+            }
+            Next::Done => return Ok(()),
+            other => {
+                return Err(SessionError::protocol(Peer::Backend)(
+                    sluice_protocol::ProtocolError::Malformed {
+                        what: "authentication",
+                        detail: format!("unexpected {other:?}"),
+                    },
+                ))
+            }
+        }
+    }
+}
+
+/// Sends a Sluice-made error during the login; the connection ends after.
+async fn send_error(
+    client: &mut PacketStream,
+    seq: u8,
+    code: u16,
+    sql_state: &[u8; 5],
+    message: &str,
+) {
+    let mut out = Vec::new();
+    encode_packet(&mut out, seq, &err_payload(code, sql_state, message));
+    let _ = client.write_all(&out).await;
+}
+
+/// User name of the login that ends a backend handshake Sluice gives up.
+const ABANDONED_LOGIN_USER: &[u8] = b"sluice_abandoned_login";
+
+/// How long an abandoned backend handshake may take to end politely.
+const ABANDON_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ends the handshake of a backend connection whose client went away or
+/// was refused, with a login that fails, instead of hanging up in the
+/// middle: the server counts hang-ups against Sluice's host and blocks it
+/// after `max_connect_errors` of them.
+fn abandon_backend(mut backend: PacketStream, greeting_seq: u8) {
+    tokio::spawn(async move {
+        let mut out = Vec::new();
+        let seq = greeting_seq.wrapping_add(1);
+        encode_packet(&mut out, seq, &throwaway_login(ABANDONED_LOGIN_USER));
+        let _ = tokio::time::timeout(ABANDON_WAIT, async {
+            backend.write_all(&out).await?;
+            let verdict = backend.read_small_packet().await?;
+            if verdict.payload().first() == Some(&0) {
+                // Such an account exists without a password: leave politely.
+                backend.write_all(&[1, 0, 0, 0, 1]).await?;
+            }
+            Ok::<_, SessionError>(())
+        })
+        .await;
+    });
+}
+
 /// Largest handshake response accepted: connection attributes are bounded
 /// by 64 KiB, so anything far larger is not a MySQL client.
 const MAX_HANDSHAKE_RESPONSE: usize = 1024 * 1024;
 
-/// Reads the client's handshake response, refusing at once what cannot be
-/// one (an HTTP request, a wrong sequence id) instead of waiting for bytes
-/// that will never come.
+/// Reads the client's handshake response (or SSL request), refusing at
+/// once what cannot be one (an HTTP request, a wrong sequence id) instead
+/// of waiting for bytes that will never come.
 async fn read_handshake_response(
     client: &mut PacketStream,
-    greeting_seq: u8,
+    previous_seq: u8,
 ) -> Result<crate::io::Packet, SessionError> {
-    let header = client.peek_header().await?;
-    let expected = greeting_seq.wrapping_add(1);
+    let header = client.peek_header_exactly().await?;
+    let expected = previous_seq.wrapping_add(1);
     if header.seq != expected {
         return Err(SessionError::protocol(Peer::Client)(
             sluice_protocol::ProtocolError::OutOfOrder {
@@ -241,7 +440,7 @@ async fn read_handshake_response(
             },
         ));
     }
-    client.read_small_packet().await
+    client.read_packet_exactly().await
 }
 
 struct LoginObserver {

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::tls::{BackendTls, ClientTls};
+
 /// What the relay needs to know; the daemon fills it from its config.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
@@ -15,6 +17,12 @@ pub struct ProxySettings {
     pub max_connections: usize,
     /// Bound on the drain at shutdown.
     pub shutdown_timeout: Duration,
+    /// TLS offered to clients; `None` offers none.
+    pub client_tls: Option<ClientTls>,
+    /// Refuse clients that do not switch to TLS.
+    pub require_secure_transport: bool,
+    /// TLS to the backend.
+    pub backend_tls: BackendTls,
 }
 
 impl Default for ProxySettings {
@@ -26,6 +34,9 @@ impl Default for ProxySettings {
             idle_timeout: None,
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(30),
+            client_tls: None,
+            require_secure_transport: false,
+            backend_tls: BackendTls::off(),
         }
     }
 }

@@ -17,6 +17,7 @@ fn main() -> anyhow::Result<()> {
     let config = sluice_config::load(cli.config.as_deref(), &cli.overrides())
         .context("invalid configuration")?;
     if cli.check_config {
+        tls_settings(&config)?;
         println!("configuration is valid");
         return Ok(());
     }
@@ -33,6 +34,7 @@ async fn run(
     config: sluice_config::Config,
     log_reload: logging::LevelHandle,
 ) -> anyhow::Result<()> {
+    let (client_tls, backend_tls) = tls_settings(&config)?;
     let listener = TcpListener::bind(config.proxy.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.proxy.listen))?;
@@ -43,6 +45,9 @@ async fn run(
         idle_timeout: config.proxy.idle_timeout,
         max_connections: config.proxy.max_connections,
         shutdown_timeout: config.proxy.shutdown_timeout,
+        client_tls,
+        require_secure_transport: config.proxy.require_secure_transport,
+        backend_tls,
     };
     let metrics = sluice_metrics::Metrics::new().context("cannot create the metrics registry")?;
     // The context exists even with batching off, so a reload can turn it on.
@@ -148,6 +153,33 @@ fn batching_settings(config: &sluice_config::WriteBatchConfig) -> sluice_proxy::
 /// SIGHUP: read the configuration again; apply `[writebatch]` and `[log]`
 /// at once, name the changed keys that need a restart, and keep the
 /// running configuration if the new one is invalid.
+/// Loads the certificates and keys the configuration names, so that a
+/// bad file stops the start with its name rather than failing each login.
+fn tls_settings(
+    config: &sluice_config::Config,
+) -> anyhow::Result<(Option<sluice_proxy::ClientTls>, sluice_proxy::BackendTls)> {
+    let client = match (&config.proxy.tls_cert, &config.proxy.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            sluice_proxy::ClientTls::from_pem_files(cert, key)
+                .context("cannot set up TLS for clients ([proxy] tls_cert, tls_key)")?,
+        ),
+        _ => None,
+    };
+    let mode = match config.backend.tls {
+        sluice_config::BackendTlsMode::Off => sluice_proxy::BackendTlsMode::Off,
+        sluice_config::BackendTlsMode::Preferred => sluice_proxy::BackendTlsMode::Preferred,
+        sluice_config::BackendTlsMode::Required => sluice_proxy::BackendTlsMode::Required,
+        sluice_config::BackendTlsMode::Verify => sluice_proxy::BackendTlsMode::Verify,
+    };
+    let backend = sluice_proxy::BackendTls::new(
+        mode,
+        config.backend.tls_ca.as_deref(),
+        &config.backend.tls_name(),
+    )
+    .context("cannot set up TLS to the backend ([backend] tls, tls_ca, tls_server_name)")?;
+    Ok((client, backend))
+}
+
 async fn reload_on_hangup(
     cli: Cli,
     mut current: sluice_config::Config,

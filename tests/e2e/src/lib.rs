@@ -9,7 +9,9 @@
 //!   of each response, for commands `mysql_async` cannot send and for byte
 //!   comparisons between Sluice and MariaDB.
 //! * [`cli`] runs the `mariadb` command line client.
+//! * [`certs`] makes a CA and a server certificate for TLS tests.
 
+pub mod certs;
 pub mod cli;
 pub mod differential;
 pub mod mariadb;

@@ -1,0 +1,91 @@
+//! The byte stream under a [`PacketStream`](crate::io::PacketStream): plain
+//! TCP, or TCP upgraded to TLS in the middle of the login (the MySQL
+//! protocol starts in the clear and switches after an SSL request).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// One connection, whichever way it is carried.
+pub(crate) enum Transport {
+    Plain(TcpStream),
+    /// A client's connection, Sluice holding the server end of the TLS
+    /// session.
+    ClientTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// A backend connection, Sluice holding the client end.
+    BackendTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Transport {
+    /// Whether the bytes travel encrypted.
+    pub(crate) fn is_tls(&self) -> bool {
+        !matches!(self, Transport::Plain(_))
+    }
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Transport::Plain(s) => s.is_write_vectored(),
+            Transport::ClientTls(s) => s.is_write_vectored(),
+            Transport::BackendTls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
