@@ -314,6 +314,49 @@ pub const KEYS: &[KeyDoc] = &[
         "Address of the HTTP endpoint serving Prometheus metrics on /metrics and \
          health on /health: an IP address and port. Empty or off disables it.",
     ),
+    key(
+        "metrics",
+        "probe_interval",
+        "5s",
+        "SLUICE_METRICS__PROBE_INTERVAL",
+        false,
+        "How often Sluice checks the backend for /health and sluice_backend_up: \
+         it connects, reads the greeting and ends the login (see monitor_user). \
+         A duration, at least 100ms. The probe runs even with the endpoint \
+         disabled.",
+    ),
+    key(
+        "metrics",
+        "unhealthy_after",
+        "10s",
+        "SLUICE_METRICS__UNHEALTHY_AFTER",
+        false,
+        "How long the backend must have failed every probe before /health \
+         answers 503; shorter failures show only as backend_reachable false. \
+         A duration; 0 turns /health unhealthy at the first failed probe.",
+    ),
+    key(
+        "metrics",
+        "monitor_user",
+        "",
+        "SLUICE_METRICS__MONITOR_USER",
+        false,
+        "Account the probe logs in with (mysql_native_password, without TLS) \
+         to run SELECT 1; a refused login or a failed query then counts as the \
+         backend being down. It needs no privileges (GRANT USAGE). Empty: the \
+         probe only reads the greeting and ends with a refused login for the \
+         account sluice_probe, needing no credentials.",
+    ),
+    key(
+        "metrics",
+        "monitor_password",
+        "",
+        "SLUICE_METRICS__MONITOR_PASSWORD",
+        false,
+        "Password of monitor_user (empty: none). Prefer the environment variable \
+         to the file, e.g. in the systemd unit's EnvironmentFile. Never logged. \
+         Needs monitor_user.",
+    ),
 ];
 
 /// Look up a key by section and name.
@@ -375,8 +418,9 @@ From lowest to highest:
 
 ## Value syntax
 
-- Durations (`*_timeout` keys): a whole number followed by `ms`, `s`, `m` or
-  `h`, e.g. `500ms`, `30s`, `5m`, `8h`; a bare integer means seconds.
+- Durations (`*_timeout` keys, `probe_interval`, `unhealthy_after`): a whole
+  number followed by `ms`, `s`, `m` or `h`, e.g. `500ms`, `30s`, `5m`, `8h`;
+  a bare integer means seconds.
 - `*_ms` keys: a whole number of milliseconds, without a unit.
 - Booleans: `true` or `false` (`yes`/`no`, `on`/`off`, `1`/`0` also work).
 - Addresses: `host:port`; listen addresses need an IP address (IPv6 in
@@ -428,7 +472,8 @@ const INI_HEAD: &str = "\
 ; SLUICE_<SECTION>__<KEY> (e.g. SLUICE_BACKEND__ADDRESS), then the flags
 ; --listen and --backend. See docs/configuration.md.
 ;
-; Durations (*_timeout): 500ms, 30s, 5m, 8h, or a bare integer of seconds.
+; Durations (*_timeout, probe_interval, unhealthy_after): 500ms, 30s, 5m, 8h,
+; or a bare integer of seconds.
 ; *_ms keys: whole milliseconds. Comments must be on their own line.
 ";
 

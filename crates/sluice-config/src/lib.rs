@@ -27,5 +27,5 @@ pub use keys::{key_doc, reloadable_keys, render_ini, render_markdown, KeyDoc, KE
 pub use load::{load, load_from_env_iter, Overrides};
 pub use types::{
     BackendConfig, BackendTlsMode, BatchMode, Config, LogConfig, LogFormat, MetricsConfig,
-    ProxyConfig, WriteBatchConfig,
+    ProxyConfig, Secret, WriteBatchConfig,
 };

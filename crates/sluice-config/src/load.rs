@@ -13,7 +13,7 @@ use crate::keys::{key_doc, keys_of, SECTIONS};
 use crate::parse;
 use crate::types::{
     BackendConfig, BackendTlsMode, BatchMode, Config, LogConfig, LogFormat, MetricsConfig,
-    ProxyConfig, WriteBatchConfig,
+    ProxyConfig, Secret, WriteBatchConfig,
 };
 
 /// Values from command-line flags; they beat every other source.
@@ -309,6 +309,10 @@ struct RawWriteBatch {
 #[serde(deny_unknown_fields)]
 struct RawMetrics {
     listen: Option<String>,
+    probe_interval: Option<String>,
+    unhealthy_after: Option<String>,
+    monitor_user: Option<String>,
+    monitor_password: Option<String>,
 }
 
 /// Raw → typed, one key at a time, then the checks across keys.
@@ -523,7 +527,7 @@ impl Convert<'_> {
 
     fn metrics(&self, raw: RawMetrics) -> Result<MetricsConfig, ConfigError> {
         let d = MetricsConfig::default();
-        Ok(MetricsConfig {
+        let m = MetricsConfig {
             listen: self.value("metrics.listen", raw.listen, d.listen, |s| {
                 let t = s.trim();
                 if t.is_empty() || t.eq_ignore_ascii_case("off") {
@@ -533,7 +537,35 @@ impl Convert<'_> {
                     .map(Some)
                     .map_err(|m| format!("{m}, or off/empty to disable"))
             })?,
-        })
+            probe_interval: self.value(
+                "metrics.probe_interval",
+                raw.probe_interval,
+                d.probe_interval,
+                |s| at_least_duration(parse::duration(s)?, MIN_PROBE_INTERVAL),
+            )?,
+            unhealthy_after: self.value(
+                "metrics.unhealthy_after",
+                raw.unhealthy_after,
+                d.unhealthy_after,
+                parse::duration,
+            )?,
+            monitor_user: self.value(
+                "metrics.monitor_user",
+                raw.monitor_user,
+                d.monitor_user,
+                parse::optional_user,
+            )?,
+            // Taken verbatim: a password may begin or end with a space.
+            monitor_password: raw.monitor_password.map_or(d.monitor_password, Secret::new),
+        };
+        if m.monitor_user.is_none() && !m.monitor_password.is_empty() {
+            return Err(ConfigError::Inconsistent(
+                "metrics.monitor_password is set but metrics.monitor_user is not: the probe \
+                 logs in only with a monitor user"
+                    .to_string(),
+            ));
+        }
+        Ok(m)
     }
 }
 
@@ -542,6 +574,23 @@ fn at_least(n: usize, min: usize) -> Result<usize, String> {
         Ok(n)
     } else {
         Err(format!("{n} is too small (must be at least {min})"))
+    }
+}
+
+/// Shortest `metrics.probe_interval`: a probe costs the server a
+/// connection and a log line or two, so a typo like `5ms` should not
+/// turn it into a flood.
+const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+fn at_least_duration(d: Duration, min: Duration) -> Result<Duration, String> {
+    if d >= min {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{}ms is too short (must be at least {}ms)",
+            d.as_millis(),
+            min.as_millis()
+        ))
     }
 }
 

@@ -124,6 +124,19 @@ pub(crate) fn optional_path(s: &str) -> Result<Option<std::path::PathBuf>, Strin
     Ok((!t.is_empty()).then(|| std::path::PathBuf::from(t)))
 }
 
+/// A MySQL account name; empty means "not set". The name travels
+/// NUL-terminated in the login packet, so it cannot hold a NUL; control
+/// characters are refused as the likely typo they are.
+pub(crate) fn optional_user(s: &str) -> Result<Option<String>, String> {
+    let t = s.trim();
+    if t.chars().any(char::is_control) {
+        return Err(format!(
+            "{s:?} contains a control character (expected an account name such as sluice_monitor)"
+        ));
+    }
+    Ok((!t.is_empty()).then(|| t.to_string()))
+}
+
 /// A tracing `EnvFilter` directive: comma-separated `[target=]level` parts.
 pub(crate) fn log_level(s: &str) -> Result<String, String> {
     let t = s.trim();

@@ -76,6 +76,10 @@ fn defaults() {
     assert_eq!(w.metrics_interval, Duration::from_millis(1000));
     assert_eq!(w.max_queued_rows, 10_000);
     assert_eq!(c.metrics.listen, Some(addr("127.0.0.1:9104")));
+    assert_eq!(c.metrics.probe_interval, Duration::from_secs(5));
+    assert_eq!(c.metrics.unhealthy_after, Duration::from_secs(10));
+    assert_eq!(c.metrics.monitor_user, None);
+    assert!(c.metrics.monitor_password.is_empty());
 }
 
 #[test]
@@ -494,4 +498,132 @@ fn duplicates_in_file_are_errors() {
         msg.contains("line 3: key proxy.listen appears twice"),
         "{msg}"
     );
+}
+
+#[test]
+fn probe_keys_take_durations() {
+    let c = load_ini("[metrics]\nprobe_interval = 200ms\nunhealthy_after = 1s\n").unwrap();
+    assert_eq!(c.metrics.probe_interval, Duration::from_millis(200));
+    assert_eq!(c.metrics.unhealthy_after, Duration::from_secs(1));
+    let c = load_env(&[
+        ("SLUICE_METRICS__PROBE_INTERVAL", "100ms"),
+        ("SLUICE_METRICS__UNHEALTHY_AFTER", "0"),
+    ])
+    .unwrap();
+    assert_eq!(c.metrics.probe_interval, Duration::from_millis(100));
+    assert_eq!(c.metrics.unhealthy_after, Duration::ZERO);
+}
+
+#[test]
+fn probe_keys_reject_bad_values_naming_the_key() {
+    for (var, value, key, expect) in [
+        (
+            "SLUICE_METRICS__PROBE_INTERVAL",
+            "99ms",
+            "metrics.probe_interval",
+            "99ms is too short (must be at least 100ms)",
+        ),
+        (
+            "SLUICE_METRICS__PROBE_INTERVAL",
+            "0",
+            "metrics.probe_interval",
+            "at least 100ms",
+        ),
+        (
+            "SLUICE_METRICS__PROBE_INTERVAL",
+            "often",
+            "metrics.probe_interval",
+            "is not a duration",
+        ),
+        (
+            "SLUICE_METRICS__UNHEALTHY_AFTER",
+            "-1s",
+            "metrics.unhealthy_after",
+            "is not a duration",
+        ),
+        (
+            "SLUICE_METRICS__MONITOR_USER",
+            "mon\u{0}itor",
+            "metrics.monitor_user",
+            "control character",
+        ),
+    ] {
+        let msg = load_env(&[(var, value)]).unwrap_err().to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "invalid value for {key} (from environment variable {var})"
+            )),
+            "{var}={value}: {msg}"
+        );
+        assert!(msg.contains(expect), "{var}={value}: {msg}");
+    }
+    let msg = load_ini("[metrics]\nprobe_interval = 50ms\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("invalid value for metrics.probe_interval (in "),
+        "{msg}"
+    );
+}
+
+#[test]
+fn monitor_credentials_from_file_and_env() {
+    let ini =
+        TempIni::new("[metrics]\nmonitor_user = sluice_monitor\nmonitor_password = from-file\n");
+    let c = load_from_env_iter(Some(&ini.0), &Overrides::default(), NO_ENV).unwrap();
+    assert_eq!(c.metrics.monitor_user.as_deref(), Some("sluice_monitor"));
+    assert_eq!(c.metrics.monitor_password.expose(), "from-file");
+    // The environment beats the file, and the password is kept verbatim.
+    let env = [("SLUICE_METRICS__MONITOR_PASSWORD", " s3cret ")];
+    let c = load_from_env_iter(Some(&ini.0), &Overrides::default(), env).unwrap();
+    assert_eq!(c.metrics.monitor_password.expose(), " s3cret ");
+    // A user without a password is valid (an account with an empty one).
+    let c = load_env(&[("SLUICE_METRICS__MONITOR_USER", "mon")]).unwrap();
+    assert_eq!(c.metrics.monitor_user.as_deref(), Some("mon"));
+    assert!(c.metrics.monitor_password.is_empty());
+    // An empty user means none.
+    let c = load_env(&[("SLUICE_METRICS__MONITOR_USER", " ")]).unwrap();
+    assert_eq!(c.metrics.monitor_user, None);
+}
+
+#[test]
+fn monitor_password_needs_a_user() {
+    let msg = load_env(&[("SLUICE_METRICS__MONITOR_PASSWORD", "s3cret")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("metrics.monitor_password is set but metrics.monitor_user is not"),
+        "{msg}"
+    );
+    assert!(!msg.contains("s3cret"), "{msg}");
+}
+
+#[test]
+fn the_password_is_not_printed() {
+    let c = load_env(&[
+        ("SLUICE_METRICS__MONITOR_USER", "mon"),
+        ("SLUICE_METRICS__MONITOR_PASSWORD", "hunter2"),
+    ])
+    .unwrap();
+    let printed = format!("{c:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(printed.contains("Secret(hidden)"), "{printed}");
+    assert_eq!(format!("{:?}", Secret::default()), "Secret(empty)");
+}
+
+#[test]
+fn probe_keys_need_a_restart() {
+    let old = Config::default();
+    let mut new = old.clone();
+    new.metrics.unhealthy_after = Duration::from_secs(1);
+    assert_eq!(old.restart_required(&new), vec!["metrics"]);
+    for key in [
+        "probe_interval",
+        "unhealthy_after",
+        "monitor_user",
+        "monitor_password",
+    ] {
+        let doc = key_doc("metrics", key).unwrap();
+        assert!(!doc.reloadable, "{key}");
+    }
 }

@@ -194,17 +194,68 @@ impl Default for WriteBatchConfig {
     }
 }
 
-/// `[metrics]`: the Prometheus/health endpoint. Changes need a restart.
+/// `[metrics]`: the Prometheus/health endpoint and the backend probe.
+/// Changes need a restart.
+///
+/// Invariants after validation: `probe_interval` at least 100 ms;
+/// `monitor_password` empty unless `monitor_user` is set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsConfig {
     /// `None` disables the endpoint.
     pub listen: Option<SocketAddr>,
+    /// Time between two backend probes.
+    pub probe_interval: Duration,
+    /// How long probes must fail before `/health` reports 503.
+    pub unhealthy_after: Duration,
+    /// Account the probe logs in with to run `SELECT 1`; `None`: the probe
+    /// needs no credentials.
+    pub monitor_user: Option<String>,
+    /// Password of `monitor_user`.
+    pub monitor_password: Secret,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9104)),
+            probe_interval: Duration::from_secs(5),
+            unhealthy_after: Duration::from_secs(10),
+            monitor_user: None,
+            monitor_password: Secret::default(),
+        }
+    }
+}
+
+/// A configured password. It compares and clones like a string, but its
+/// `Debug` form hides it, so that printing a configuration (in a log line
+/// or a test failure) does not leak it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The password itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no password is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Telling empty from set helps debugging and reveals nothing.
+        if self.0.is_empty() {
+            f.write_str("Secret(empty)")
+        } else {
+            f.write_str("Secret(hidden)")
         }
     }
 }

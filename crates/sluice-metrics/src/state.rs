@@ -65,6 +65,8 @@ struct Inner {
 struct Backend {
     last_success: Option<Instant>,
     failing_since: Option<Instant>,
+    /// Why the last probe failed, when it did and said why.
+    last_error: Option<String>,
 }
 
 impl std::fmt::Debug for HttpState {
@@ -155,6 +157,16 @@ impl HttpState {
     /// a failure starts (or continues) the unreachable period. Also sets
     /// `sluice_backend_up`.
     pub fn backend_probe_result(&self, ok: bool) {
+        self.record_probe(ok, None);
+    }
+
+    /// Records a failed backend probe with its reason, which `/health`
+    /// reports (as `backend_error`, and in `reason` once unhealthy).
+    pub fn backend_probe_failed(&self, error: impl Into<String>) {
+        self.record_probe(false, Some(error.into()));
+    }
+
+    fn record_probe(&self, ok: bool, error: Option<String>) {
         let now = Instant::now();
         {
             let mut backend = self.backend();
@@ -164,8 +176,14 @@ impl HttpState {
             } else {
                 backend.failing_since.get_or_insert(now);
             }
+            backend.last_error = error;
         }
         self.inner.metrics.set_backend_up(ok);
+    }
+
+    /// Why the last probe failed, if it failed with a reason.
+    pub fn backend_error(&self) -> Option<String> {
+        self.backend().last_error.clone()
     }
 
     /// When the last probe succeeded, if any did.
@@ -193,11 +211,18 @@ impl HttpState {
     /// The `/health` verdict.
     pub(crate) fn health(&self) -> Health {
         let mut reasons = Vec::new();
-        let failing_since = self.backend_failing_since();
+        let (failing_since, backend_error) = {
+            let backend = self.backend();
+            (backend.failing_since, backend.last_error.clone())
+        };
         if let Some(since) = failing_since {
             let down = since.elapsed();
             if down >= self.unhealthy_after() {
-                reasons.push(format!("backend unreachable for {}s", down.as_secs()));
+                let mut reason = format!("backend unreachable for {}s", down.as_secs());
+                if let Some(error) = &backend_error {
+                    let _ = write!(reason, ": {error}");
+                }
+                reasons.push(reason);
             }
         }
         let queue_depth = self.inner.metrics.queue_depth();
@@ -212,6 +237,7 @@ impl HttpState {
         Health {
             reasons,
             backend_reachable: failing_since.is_none(),
+            backend_error,
             queue_depth,
             uptime_seconds: self.uptime().as_secs(),
             version: self.inner.version,
@@ -234,6 +260,8 @@ pub(crate) struct Health {
     /// Why it is unhealthy; empty when healthy.
     pub(crate) reasons: Vec<String>,
     pub(crate) backend_reachable: bool,
+    /// Why the last probe failed, if it did.
+    pub(crate) backend_error: Option<String>,
     pub(crate) queue_depth: u64,
     pub(crate) uptime_seconds: u64,
     pub(crate) version: &'static str,
@@ -253,10 +281,15 @@ impl Health {
             out.push_str("{\"status\":\"unhealthy\",\"reason\":");
             push_json_string(&mut out, &self.reasons.join("; "));
         }
+        let _ = write!(out, ",\"backend_reachable\":{}", self.backend_reachable);
+        if let Some(error) = &self.backend_error {
+            out.push_str(",\"backend_error\":");
+            push_json_string(&mut out, error);
+        }
         let _ = write!(
             out,
-            ",\"backend_reachable\":{},\"queue_depth\":{},\"uptime_seconds\":{},\"version\":",
-            self.backend_reachable, self.queue_depth, self.uptime_seconds
+            ",\"queue_depth\":{},\"uptime_seconds\":{},\"version\":",
+            self.queue_depth, self.uptime_seconds
         );
         push_json_string(&mut out, self.version);
         out.push_str("}\n");
@@ -320,6 +353,32 @@ mod tests {
         state.backend_probe_result(true);
         assert!(state.health().backend_reachable);
         assert!(state.backend_last_success().is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn the_probes_error_is_reported_and_cleared() -> Result<(), MetricsError> {
+        let state =
+            HttpState::new(Metrics::new()?, 10).with_unhealthy_after(Duration::from_secs(3600));
+        state.backend_probe_failed("monitor login as 'm' refused: error 1045: \"denied\"");
+        let health = state.health();
+        assert!(health.healthy(), "within the threshold");
+        let json = health.to_json();
+        assert!(
+            json.starts_with(
+                "{\"status\":\"ok\",\"backend_reachable\":false,\"backend_error\":\"monitor login as 'm' refused: error 1045: \\\"denied\\\"\",\"queue_depth\":0,"
+            ),
+            "{json}"
+        );
+        state.set_unhealthy_after(Duration::ZERO);
+        let json = state.health().to_json();
+        assert!(
+            json.starts_with("{\"status\":\"unhealthy\",\"reason\":\"backend unreachable for 0s: monitor login as 'm' refused: error 1045"),
+            "{json}"
+        );
+        state.backend_probe_result(true);
+        assert_eq!(state.backend_error(), None);
+        assert!(!state.health().to_json().contains("backend_error"));
         Ok(())
     }
 

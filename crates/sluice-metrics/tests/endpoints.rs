@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sluice_metrics::{
-    probe_backend, probe_once, serve_http, HttpState, Metrics, ProbeError, ProbeOutcome,
+    probe_as, probe_backend, probe_once, serve_http, HttpState, Metrics, MonitorLogin, ProbeError,
+    ProbeOutcome, ProbeSettings,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -269,6 +270,15 @@ async fn probe_once_tells_reachable_from_not() -> TestResult {
     Ok(())
 }
 
+fn settings(address: String, monitor: Option<MonitorLogin>) -> ProbeSettings {
+    ProbeSettings {
+        address,
+        interval: Duration::from_millis(20),
+        timeout: Duration::from_secs(2),
+        monitor,
+    }
+}
+
 /// Polls until `done` holds, at most [`WAIT`].
 async fn eventually(mut done: impl FnMut() -> bool) -> TestResult {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -289,9 +299,7 @@ async fn probe_task_sets_backend_up() -> TestResult {
 
     let up = fake_backend(greeting()).await?.to_string();
     let task = tokio::spawn(probe_backend(
-        up,
-        Duration::from_millis(20),
-        Duration::from_secs(2),
+        settings(up, None),
         state.clone(),
         shutdown.clone(),
     ));
@@ -304,15 +312,329 @@ async fn probe_task_sets_backend_up() -> TestResult {
     let (stop, shutdown) = watch::channel(false);
     let down = closed_port().await?.to_string();
     let task = tokio::spawn(probe_backend(
-        down,
-        Duration::from_millis(20),
-        Duration::from_secs(2),
+        settings(down.clone(), None),
         state.clone(),
         shutdown,
     ));
     eventually(|| state.backend_failing_since().is_some()).await?;
     assert!(metrics.render().contains("\nsluice_backend_up 0\n"));
+    let error = state.backend_error().ok_or("no reason recorded")?;
+    assert!(
+        error.starts_with(&format!("cannot connect to {down}")),
+        "{error}"
+    );
     stop.send(true)?;
     tokio::time::timeout(WAIT, task).await??;
+    Ok(())
+}
+
+/// How the scripted server below behaves.
+#[derive(Clone, Copy)]
+struct Script {
+    /// The monitor account's password.
+    password: &'static str,
+    /// Ask for a new mysql_native_password round with a second nonce.
+    switch_plugin: Option<&'static str>,
+    /// Answer the query with this error code instead of a row.
+    query_error: Option<u16>,
+}
+
+type Events = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+fn frame(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len().to_le_bytes();
+    let mut packet = vec![len[0], len[1], len[2], seq];
+    packet.extend_from_slice(payload);
+    packet
+}
+
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await?;
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await?;
+    Ok((header[3], payload))
+}
+
+fn sha1(parts: &[&[u8]]) -> [u8; 20] {
+    use sha1::Digest;
+    let mut hasher = sha1::Sha1::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// The server's check of a mysql_native_password answer: it stores only
+/// SHA1(SHA1(password)).
+fn password_matches(password: &str, nonce: &[u8], answer: &[u8]) -> bool {
+    if password.is_empty() {
+        return answer.is_empty();
+    }
+    let stored = sha1(&[&sha1(&[password.as_bytes()])]);
+    let key = sha1(&[nonce, &stored]);
+    if answer.len() != 20 {
+        return false;
+    }
+    let stage1: Vec<u8> = answer.iter().zip(key).map(|(a, b)| a ^ b).collect();
+    sha1(&[&stage1]) == stored
+}
+
+const NONCE: &[u8; 20] = b"0123456789abcdefghij";
+const SECOND_NONCE: &[u8; 20] = b"ABCDEFGHIJKLMNOPQRST";
+
+fn monitor_greeting() -> Vec<u8> {
+    // PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH and the usual rest.
+    let caps: u32 = 0xF7FE | 0x0008_0000;
+    let mut p = vec![10];
+    p.extend_from_slice(b"11.4.2-MariaDB\0");
+    p.extend_from_slice(&9u32.to_le_bytes());
+    p.extend_from_slice(&NONCE[..8]);
+    p.push(0);
+    p.extend_from_slice(&caps.to_le_bytes()[..2]);
+    p.push(45);
+    p.extend_from_slice(&2u16.to_le_bytes());
+    p.extend_from_slice(&caps.to_le_bytes()[2..]);
+    p.push(21);
+    p.extend_from_slice(&[0; 10]);
+    p.extend_from_slice(&NONCE[8..]);
+    p.push(0);
+    p.extend_from_slice(b"mysql_native_password\0");
+    p
+}
+
+fn err_packet(code: u16, message: &str) -> Vec<u8> {
+    let mut p = vec![0xFF];
+    p.extend_from_slice(&code.to_le_bytes());
+    p.extend_from_slice(b"#28000");
+    p.extend_from_slice(message.as_bytes());
+    p
+}
+
+/// One connection of the scripted server; records what the client did.
+async fn serve_monitor(
+    mut stream: TcpStream,
+    script: Script,
+    events: Events,
+) -> std::io::Result<()> {
+    let log = |e: String| events.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+    stream.write_all(&frame(0, &monitor_greeting())).await?;
+    let (seq, login) = read_frame(&mut stream).await?;
+    let user_end = 32 + login[32..].iter().position(|&b| b == 0).unwrap_or(0);
+    let user = String::from_utf8_lossy(&login[32..user_end]).into_owned();
+    let auth_len = usize::from(login[user_end + 1]);
+    let mut answer = login[user_end + 2..user_end + 2 + auth_len].to_vec();
+    let mut nonce: &[u8] = NONCE;
+    let mut seq = seq;
+    if let Some(plugin) = script.switch_plugin {
+        let mut switch = vec![0xFE];
+        switch.extend_from_slice(plugin.as_bytes());
+        switch.push(0);
+        switch.extend_from_slice(SECOND_NONCE);
+        switch.push(0);
+        stream.write_all(&frame(seq + 1, &switch)).await?;
+        let (next, reply) = read_frame(&mut stream).await?;
+        log(format!("switch reply of {} bytes", reply.len()));
+        seq = next;
+        answer = reply;
+        nonce = SECOND_NONCE;
+    }
+    if !password_matches(script.password, nonce, &answer) {
+        let message = format!("Access denied for user '{user}'@'127.0.0.1' (using password: YES)");
+        stream
+            .write_all(&frame(seq + 1, &err_packet(1045, &message)))
+            .await?;
+        log("refused".into());
+        return Ok(());
+    }
+    stream
+        .write_all(&frame(seq + 1, &[0, 0, 0, 2, 0, 0, 0]))
+        .await?;
+    log(format!("logged in as {user}"));
+    let (_, query) = read_frame(&mut stream).await?;
+    log(format!("query {}", String::from_utf8_lossy(&query[1..])));
+    if let Some(code) = script.query_error {
+        stream.write_all(&frame(1, &err_packet(code, "no"))).await?;
+    } else {
+        let mut column = Vec::new();
+        for text in [&b"def"[..], b"", b"", b"", b"1", b""] {
+            column.push(text.len() as u8);
+            column.extend_from_slice(text);
+        }
+        column.extend_from_slice(&[0x0C, 63, 0, 1, 0, 0, 0, 8, 0x81, 0, 0, 0, 0]);
+        let eof = [0xFE, 0, 0, 2, 0];
+        let mut out = frame(1, &[1]);
+        out.extend(frame(2, &column));
+        out.extend(frame(3, &eof));
+        out.extend(frame(4, &[1, b'1']));
+        out.extend(frame(5, &eof));
+        stream.write_all(&out).await?;
+    }
+    let (_, quit) = read_frame(&mut stream).await?;
+    log(format!("command {:#04x}", quit[0]));
+    Ok(())
+}
+
+async fn scripted_backend(script: Script) -> Result<(String, Events), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?.to_string();
+    let events = Events::default();
+    let recorded = events.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = serve_monitor(stream, script, recorded.clone()).await;
+        }
+    });
+    Ok((address, events))
+}
+
+fn events_of(events: &Events) -> Vec<String> {
+    events.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+const GOOD: Script = Script {
+    password: "s3cret",
+    switch_plugin: None,
+    query_error: None,
+};
+
+#[tokio::test]
+async fn monitor_logs_in_runs_select_1_and_quits() -> TestResult {
+    let (address, events) = scripted_backend(GOOD).await?;
+    let monitor = MonitorLogin::new("mon", "s3cret");
+    assert_eq!(
+        probe_as(&address, WAIT, &monitor).await?,
+        ProbeOutcome::Answered {
+            server_version: "11.4.2-MariaDB".to_owned()
+        }
+    );
+    eventually(|| events_of(&events).len() == 3).await?;
+    assert_eq!(
+        events_of(&events),
+        ["logged in as mon", "query SELECT 1", "command 0x01"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn monitor_follows_a_switch_to_a_new_nonce() -> TestResult {
+    let script = Script {
+        switch_plugin: Some("mysql_native_password"),
+        ..GOOD
+    };
+    let (address, events) = scripted_backend(script).await?;
+    let outcome = probe_as(&address, WAIT, &MonitorLogin::new("mon", "s3cret")).await?;
+    assert!(
+        matches!(outcome, ProbeOutcome::Answered { .. }),
+        "{outcome:?}"
+    );
+    eventually(|| events_of(&events).len() == 4).await?;
+    assert_eq!(
+        events_of(&events)[..2],
+        ["switch reply of 20 bytes", "logged in as mon"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn monitor_failures_are_errors_with_the_servers_reason() -> TestResult {
+    let (address, events) = scripted_backend(GOOD).await?;
+    let error = probe_as(&address, WAIT, &MonitorLogin::new("mon", "wrong"))
+        .await
+        .err()
+        .ok_or("a wrong password must fail")?;
+    assert!(
+        matches!(error, ProbeError::LoginRefused { code: 1045, .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "monitor login as 'mon' refused: error 1045: Access denied for user 'mon'@'127.0.0.1' \
+         (using password: YES)"
+    );
+    assert!(!format!("{error:?}").contains("wrong"));
+    assert_eq!(events_of(&events), ["refused"]);
+
+    let script = Script {
+        query_error: Some(1227),
+        ..GOOD
+    };
+    let (address, events) = scripted_backend(script).await?;
+    let error = probe_as(&address, WAIT, &MonitorLogin::new("mon", "s3cret"))
+        .await
+        .err()
+        .ok_or("a failed query must fail")?;
+    assert!(
+        matches!(error, ProbeError::QueryFailed { code: 1227, .. }),
+        "{error:?}"
+    );
+    // The connection is still ended with COM_QUIT.
+    eventually(|| events_of(&events).len() == 3).await?;
+    assert_eq!(events_of(&events)[2], "command 0x01");
+
+    let script = Script {
+        switch_plugin: Some("client_ed25519"),
+        ..GOOD
+    };
+    let (address, events) = scripted_backend(script).await?;
+    let error = probe_as(&address, WAIT, &MonitorLogin::new("mon", "s3cret"))
+        .await
+        .err()
+        .ok_or("an unsupported plugin must fail")?;
+    assert!(
+        error
+            .to_string()
+            .contains("needs the auth plugin client_ed25519"),
+        "{error}"
+    );
+    // Answered (empty) rather than hung up on, so the server refuses a
+    // login instead of counting a handshake error.
+    eventually(|| events_of(&events).len() == 2).await?;
+    assert_eq!(events_of(&events), ["switch reply of 0 bytes", "refused"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn probe_task_with_a_monitor_reports_why_the_backend_is_down() -> TestResult {
+    let metrics = Metrics::new()?;
+    let state = HttpState::new(metrics.clone(), 1000).with_unhealthy_after(Duration::ZERO);
+    let (address, _) = scripted_backend(GOOD).await?;
+    let (stop, shutdown) = watch::channel(false);
+    let monitor = Some(MonitorLogin::new("mon", "wrong"));
+    let task = tokio::spawn(probe_backend(
+        settings(address.clone(), monitor),
+        state.clone(),
+        shutdown,
+    ));
+    eventually(|| state.backend_error().is_some()).await?;
+    assert!(metrics.render().contains("\nsluice_backend_up 0\n"));
+    let server = start(state.clone()).await?;
+    let reply = get(server.address, "/health").await?;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply.body.contains(
+            "reason\":\"backend unreachable for 0s: monitor login as 'mon' refused: error 1045"
+        ),
+        "{}",
+        reply.body
+    );
+    stop.send(true)?;
+    tokio::time::timeout(WAIT, task).await??;
+
+    // The same server with the right password is up.
+    let (stop, shutdown) = watch::channel(false);
+    let monitor = Some(MonitorLogin::new("mon", "s3cret"));
+    let task = tokio::spawn(probe_backend(
+        settings(address, monitor),
+        state.clone(),
+        shutdown,
+    ));
+    eventually(|| state.backend_failing_since().is_none()).await?;
+    assert!(metrics.render().contains("\nsluice_backend_up 1\n"));
+    assert_eq!(get(server.address, "/health").await?.status, 200);
+    stop.send(true)?;
+    tokio::time::timeout(WAIT, task).await??;
+    let _ = server.stop.send(true);
     Ok(())
 }

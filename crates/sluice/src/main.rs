@@ -53,7 +53,8 @@ async fn run(
     // The context exists even with batching off, so a reload can turn it on.
     let batching =
         sluice_proxy::BatchContext::start(batching_settings(&config.writebatch), metrics.clone());
-    let http = sluice_metrics::HttpState::new(metrics.clone(), config.writebatch.max_queued_rows);
+    let http = sluice_metrics::HttpState::new(metrics.clone(), config.writebatch.max_queued_rows)
+        .with_unhealthy_after(config.metrics.unhealthy_after);
     let (http_stop_tx, http_stop_rx) = tokio::sync::watch::channel(false);
     if let Some(address) = config.metrics.listen {
         let listener = TcpListener::bind(address)
@@ -66,10 +67,25 @@ async fn run(
             http_stop_rx.clone(),
         ));
     }
+    let monitor = config.metrics.monitor_user.as_ref().map(|user| {
+        sluice_metrics::MonitorLogin::new(user, config.metrics.monitor_password.expose())
+    });
+    if let Some(monitor) = &monitor {
+        tracing::info!(
+            user = monitor.user(),
+            "backend probe logs in as the monitor user and runs SELECT 1"
+        );
+    }
+    let probe = sluice_metrics::ProbeSettings {
+        address: config.backend.address.clone(),
+        interval: config.metrics.probe_interval,
+        // The whole probe (connect, login, query) gets what a client's
+        // backend connection gets to open.
+        timeout: config.backend.connect_timeout,
+        monitor,
+    };
     tokio::spawn(sluice_metrics::probe_backend(
-        config.backend.address.clone(),
-        BACKEND_PROBE_INTERVAL,
-        config.backend.connect_timeout,
+        probe,
         http.clone(),
         http_stop_rx,
     ));
@@ -109,9 +125,6 @@ async fn run(
     );
     Ok(())
 }
-
-/// How often the backend is checked for `/health` and `sluice_backend_up`.
-const BACKEND_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Copies the batch manager's current figures into the gauges once a
 /// second.
