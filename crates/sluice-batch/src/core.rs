@@ -21,9 +21,13 @@ struct Queue<T> {
     items: Vec<T>,
     bytes: usize,
     deadline: Option<Instant>,
+    /// Groups of this key dispatched and not yet complete.
     in_flight: usize,
-    /// Size of the last group that left: a queue that grew half as large
-    /// while a group is in flight leaves without waiting for it.
+    /// Of those, the ones still executing (not yet waiting for their
+    /// commit): one, or more only when full groups overflowed.
+    executing: usize,
+    /// Size of the last group that left: a key whose last group had
+    /// company is batching, and its next row waits the adaptive delay.
     last_size: usize,
 }
 
@@ -34,21 +38,11 @@ impl<T> Default for Queue<T> {
             bytes: 0,
             deadline: None,
             in_flight: 0,
+            executing: 0,
             last_size: 0,
         }
     }
 }
-
-/// Groups of one key in flight at once at most. More than one lets a
-/// batch execute while the previous one waits for its commit to reach
-/// disk; each extra one is only started by a queue half as large as the
-/// last group, so batches stay large.
-pub const MAX_IN_FLIGHT: usize = 4;
-
-/// A second group of a key starts early only from this many rows: below
-/// it, waiting for the group in flight costs little and keeps batches
-/// whole.
-pub const MIN_PIPELINED: usize = 16;
 
 /// Direction of a delay adjustment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,12 +140,12 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         queue.items.push(item);
         queue.bytes += bytes;
         self.queued += 1;
-        // Behind an in-flight group a row waits for it (self-clocking), at
-        // most `max_delay`. With nothing in flight it waits the adaptive
+        // Behind an executing group a row waits for it (self-clocking), at
+        // most `max_delay`. With nothing executing it waits the adaptive
         // delay only if its key has been batching (its last group had
         // company); a lone client's rows leave after `min_delay`, at once
         // by default, however fast it sends.
-        let mut wait = if queue.in_flight > 0 {
+        let mut wait = if queue.executing > 0 {
             settings.max_delay.max(self.delay)
         } else if queue.last_size > 1 {
             self.delay.max(settings.min_delay)
@@ -163,11 +157,14 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         }
         let deadline = now + wait;
         queue.deadline = Some(queue.deadline.map_or(deadline, |d| d.min(deadline)));
-        let due = queue.in_flight == 0 && queue.deadline.is_some_and(|d| d <= now);
-        let pipelined = queue.in_flight > 0
-            && queue.in_flight < MAX_IN_FLIGHT
-            && queue.items.len() >= (queue.last_size / 2).max(MIN_PIPELINED);
-        if self.draining || due || pipelined || queue.items.len() >= settings.max_batch_size {
+        // Rows behind an executing group leave when it has executed, not
+        // before (unless they fill a batch): starting a second group early
+        // splits the clients into smaller batches, which costs the server
+        // more per row than the wait costs the clients. A group waiting
+        // for its commit does not hold them: the next one executes while
+        // the commit reaches disk.
+        let due = queue.executing == 0 && queue.deadline.is_some_and(|d| d <= now);
+        if self.draining || due || queue.items.len() >= settings.max_batch_size {
             self.queued -= queue.items.len();
             ready.push(Dispatch {
                 key,
@@ -177,23 +174,55 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         (Ok(()), ready)
     }
 
-    /// A dispatched group of `key` has finished: items that queued behind
-    /// it leave now.
-    pub fn complete(&mut self, now: Instant, key: &K) -> Vec<Dispatch<K, T>> {
+    /// A dispatched group of `key` has executed and now waits for its
+    /// commit: items that queued behind it leave now.
+    pub fn committing(&mut self, now: Instant, key: &K) -> Vec<Dispatch<K, T>> {
         self.roll_window(now);
         let Some(queue) = self.queues.get_mut(key) else {
             return Vec::new();
         };
-        queue.in_flight = queue.in_flight.saturating_sub(1);
+        queue.executing = queue.executing.saturating_sub(1);
         let mut ready = Vec::new();
-        if !queue.items.is_empty() {
+        if !queue.items.is_empty() && queue.executing == 0 {
             self.queued -= queue.items.len();
             ready.push(Dispatch {
                 key: key.clone(),
                 items: take(queue),
             });
-        } else if queue.in_flight == 0 {
-            self.queues.remove(key);
+        }
+        ready
+    }
+
+    /// A dispatched group of `key` has finished; `committed_before` says
+    /// whether [`Self::committing`] was called for it. Items that queued
+    /// behind it leave now.
+    pub fn complete(
+        &mut self,
+        now: Instant,
+        key: &K,
+        committed_before: bool,
+    ) -> Vec<Dispatch<K, T>> {
+        self.roll_window(now);
+        let Some(queue) = self.queues.get_mut(key) else {
+            return Vec::new();
+        };
+        queue.in_flight = queue.in_flight.saturating_sub(1);
+        if !committed_before {
+            queue.executing = queue.executing.saturating_sub(1);
+        }
+        // A group cannot still be executing once none is in flight.
+        queue.executing = queue.executing.min(queue.in_flight);
+        let mut ready = Vec::new();
+        if queue.items.is_empty() {
+            if queue.in_flight == 0 {
+                self.queues.remove(key);
+            }
+        } else if queue.executing == 0 {
+            self.queued -= queue.items.len();
+            ready.push(Dispatch {
+                key: key.clone(),
+                items: take(queue),
+            });
         }
         ready
     }
@@ -282,6 +311,7 @@ fn take<T>(queue: &mut Queue<T>) -> Vec<T> {
     queue.bytes = 0;
     queue.deadline = None;
     queue.in_flight += 1;
+    queue.executing += 1;
     mem::take(&mut queue.items)
 }
 

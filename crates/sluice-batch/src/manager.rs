@@ -94,9 +94,17 @@ where
         accepted
     }
 
-    /// A dispatched group of `key` has finished.
-    pub fn complete(&self, key: &K) {
-        let ready = self.shared.lock().complete(now(), key);
+    /// A dispatched group of `key` has executed and waits for its commit;
+    /// see [`BatchCore::committing`].
+    pub fn committing(&self, key: &K) {
+        let ready = self.shared.lock().committing(now(), key);
+        self.shared.dispatch_all(ready);
+    }
+
+    /// A dispatched group of `key` has finished; see
+    /// [`BatchCore::complete`].
+    pub fn complete(&self, key: &K, committed_before: bool) {
+        let ready = self.shared.lock().complete(now(), key, committed_before);
         self.shared.dispatch_all(ready);
     }
 
@@ -217,7 +225,7 @@ mod tests {
         assert!(collect.0.lock().unwrap().is_empty());
         tokio::time::sleep(Duration::from_millis(4)).await;
         assert_eq!(collect.0.lock().unwrap().as_slice(), &[(1, vec![10, 11])]);
-        manager.complete(&1);
+        manager.complete(&1, false);
         assert_eq!(manager.stats().queued, 0);
     }
 

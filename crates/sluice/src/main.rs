@@ -163,9 +163,6 @@ fn batching_settings(config: &sluice_config::WriteBatchConfig) -> sluice_proxy::
     }
 }
 
-/// SIGHUP: read the configuration again; apply `[writebatch]` and `[log]`
-/// at once, name the changed keys that need a restart, and keep the
-/// running configuration if the new one is invalid.
 /// Loads the certificates and keys the configuration names, so that a
 /// bad file stops the start with its name rather than failing each login.
 fn tls_settings(
@@ -193,6 +190,9 @@ fn tls_settings(
     Ok((client, backend))
 }
 
+/// SIGHUP: read the configuration again; apply `[writebatch]` and `[log]`
+/// at once, name the changed keys that need a restart, and keep the
+/// running configuration if the new one is invalid.
 async fn reload_on_hangup(
     cli: Cli,
     mut current: sluice_config::Config,

@@ -152,7 +152,7 @@ async fn ed25519_user_logs_in() {
              CREATE USER e@'%' IDENTIFIED VIA ed25519 USING PASSWORD('ed-pw')",
         )
         .await;
-    let mut conn = Conn::new(pair.sluice.opts_for("e", Some("ed-pw")))
+    let mut conn = sluice_e2e::connect_ed25519(pair.sluice.opts_for("e", Some("ed-pw")))
         .await
         .unwrap_or_else(|e| {
             panic!(

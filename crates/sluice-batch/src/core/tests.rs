@@ -48,7 +48,7 @@ fn rows_behind_an_in_flight_batch_leave_together_when_it_returns() {
     assert!(core.submit(t0, "k", 2, 10, None).1.is_empty());
     assert!(core.submit(t0 + ms(1), "k", 3, 10, None).1.is_empty());
     assert_eq!(core.queued(), 2);
-    let ready = core.complete(t0 + ms(2), &"k");
+    let ready = core.complete(t0 + ms(2), &"k", false);
     assert_eq!(items(&ready), vec![vec![2, 3]]);
     // Another key is independent.
     assert_eq!(
@@ -58,41 +58,56 @@ fn rows_behind_an_in_flight_batch_leave_together_when_it_returns() {
 }
 
 #[test]
-fn a_queue_half_as_large_as_the_group_in_flight_leaves_without_waiting() {
+fn rows_behind_a_group_in_flight_wait_for_it_however_many_until_full() {
     let t0 = Instant::now();
     let mut s = settings();
-    s.max_batch_size = 1000;
+    s.max_batch_size = 100;
     s.max_batch_bytes = 1 << 20;
     s.max_queued_rows = 1000;
     let mut core = BatchCore::new(s, t0);
-    let m = MIN_PIPELINED as u32;
     accept(core.submit(t0, "k", 0, 1, None));
-    // Below MIN_PIPELINED rows, newcomers wait for the group in flight.
-    for i in 1..m {
-        assert!(accept(core.submit(t0, "k", i, 1, None)).is_empty());
+    for i in 1..100 {
+        assert!(
+            accept(core.submit(t0, "k", i, 1, None)).is_empty(),
+            "row {i}"
+        );
     }
-    let first: Vec<u32> = (1..=m).collect();
+    // The hundredth fills a batch, which leaves although one is in flight.
+    let full: Vec<u32> = (1..=100).collect();
     assert_eq!(
-        items(&accept(core.submit(t0, "k", m, 1, None))),
-        vec![first]
+        items(&accept(core.submit(t0, "k", 100, 1, None))),
+        vec![full]
     );
-    assert!(core.complete(t0, &"k").is_empty());
-    // One group of m in flight: the next m leave as soon as they are m.
-    for i in m + 1..2 * m {
-        assert!(accept(core.submit(t0, "k", i, 1, None)).is_empty());
-    }
-    let second: Vec<u32> = (m + 1..=2 * m).collect();
+    assert!(accept(core.submit(t0, "k", 101, 1, None)).is_empty());
+    // It waits for both groups ahead of it.
+    assert!(core.complete(t0, &"k", false).is_empty());
+    assert_eq!(items(&core.complete(t0, &"k", false)), vec![vec![101]]);
+}
+
+#[test]
+fn a_group_waiting_for_its_commit_lets_the_next_one_execute() {
+    let t0 = Instant::now();
+    let mut core = BatchCore::new(settings(), t0);
     assert_eq!(
-        items(&accept(core.submit(t0, "k", 2 * m, 1, None))),
-        vec![second]
+        items(&accept(core.submit(t0, "k", 1, 10, None))),
+        vec![vec![1]]
     );
-    // Never more than MAX_IN_FLIGHT groups at once.
-    let mut left = 0;
-    for i in 2 * m + 1..=12 * m {
-        left += accept(core.submit(t0, "k", i, 1, None)).len();
-    }
-    assert_eq!(left, MAX_IN_FLIGHT - 2);
-    assert!(core.queued() > 0);
+    assert!(accept(core.submit(t0, "k", 2, 10, None)).is_empty());
+    assert!(accept(core.submit(t0, "k", 3, 10, None)).is_empty());
+    // The first group executed; while it commits, the queue executes.
+    assert_eq!(items(&core.committing(t0, &"k")), vec![vec![2, 3]]);
+    // Rows behind the second (executing) group wait for it, not for the
+    // first group's commit.
+    assert!(accept(core.submit(t0, "k", 4, 10, None)).is_empty());
+    assert!(core.complete(t0, &"k", true).is_empty());
+    assert_eq!(items(&core.committing(t0, &"k")), vec![vec![4]]);
+    assert!(core.complete(t0, &"k", true).is_empty());
+    // A group that ends without committing (a lone row, a rollback)
+    // releases the rows behind it too.
+    assert!(accept(core.submit(t0, "k", 5, 10, None)).is_empty());
+    assert_eq!(items(&core.complete(t0, &"k", false)), vec![vec![5]]);
+    assert!(core.complete(t0, &"k", false).is_empty());
+    assert_eq!(core.queued(), 0);
 }
 
 #[test]
@@ -163,7 +178,7 @@ fn adaptive_delay_grows_under_load_and_shrinks_when_idle() {
         for i in 0..50 {
             let now = t0 + ms(100 * window + i * 2);
             let _ = core.submit(now, "k", i, 1, None);
-            core.complete(now, &"k");
+            core.complete(now, &"k", false);
         }
     }
     let _ = core.poll(t0 + ms(300));
@@ -174,7 +189,7 @@ fn adaptive_delay_grows_under_load_and_shrinks_when_idle() {
     for window in 4..20 {
         for i in 0..50 {
             let _ = core.submit(t0 + ms(100 * window + i), "k", i, 1, None);
-            core.complete(t0 + ms(100 * window + i), &"k");
+            core.complete(t0 + ms(100 * window + i), &"k", false);
         }
     }
     assert_eq!(core.delay(), ms(5));
@@ -207,7 +222,7 @@ fn a_grown_delay_never_holds_back_a_row_with_nothing_in_flight() {
             items(&accept(core.submit(now, "k", i, 1, None))),
             vec![vec![i]]
         );
-        core.complete(now, &"k");
+        core.complete(now, &"k", false);
     }
     assert!(core.delay() > ms(0));
 }
@@ -233,14 +248,16 @@ mod properties {
     #[derive(Debug, Clone)]
     enum Op {
         Submit(u8, u16),
-        Complete(u8),
+        Committing(u8),
+        Complete(u8, bool),
         Advance(u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0u8..3, 1u16..60).prop_map(|(k, b)| Op::Submit(k, b)),
-            (0u8..3).prop_map(Op::Complete),
+            (0u8..3).prop_map(Op::Committing),
+            (0u8..3, proptest::bool::ANY).prop_map(|(k, c)| Op::Complete(k, c)),
             (0u8..10).prop_map(Op::Advance),
         ]
     }
@@ -273,7 +290,8 @@ mod properties {
                         next += 1;
                         record(ready, &mut dispatched);
                     }
-                    Op::Complete(k) => record(core.complete(now, &k), &mut dispatched),
+                    Op::Committing(k) => record(core.committing(now, &k), &mut dispatched),
+                    Op::Complete(k, c) => record(core.complete(now, &k, c), &mut dispatched),
                     Op::Advance(n) => {
                         now += ms(u64::from(n));
                         record(core.poll(now), &mut dispatched);

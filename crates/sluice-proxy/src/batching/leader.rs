@@ -24,11 +24,23 @@ use crate::io::Packet;
 struct InFlight<'a> {
     manager: &'a BatchManager<BatchKey, Member, LeaderPicker>,
     key: &'a BatchKey,
+    committing: bool,
+}
+
+impl InFlight<'_> {
+    /// The batch executed and waits for its COMMIT: the rows queued
+    /// behind it may execute meanwhile.
+    fn committing(&mut self) {
+        if !self.committing {
+            self.committing = true;
+            self.manager.committing(self.key);
+        }
+    }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.manager.complete(self.key);
+        self.manager.complete(self.key, self.committing);
     }
 }
 
@@ -52,9 +64,10 @@ pub(super) async fn lead(
     others: Vec<Member>,
 ) -> Result<(), SessionError> {
     let ctx = batching.ctx.clone();
-    let in_flight = InFlight {
+    let mut in_flight = InFlight {
         manager: &ctx.manager,
         key: &candidate.key,
+        committing: false,
     };
     if others.is_empty() {
         // Alone in its batch: the plain statement gives the exact result.
@@ -66,7 +79,7 @@ pub(super) async fn lead(
     let sql = build_statement(&candidate, packet, &others);
     let started = std::time::Instant::now();
     let returning = candidate.facts.auto_increment.is_some();
-    let run = run_batch(io, &sql, returning, rows).await;
+    let run = run_batch(io, &sql, returning, rows, &mut in_flight).await;
     drop(in_flight);
     tracing::debug!(
         rows,
@@ -141,7 +154,13 @@ fn build_statement(candidate: &Candidate, packet: &Packet, others: &[Member]) ->
     sql
 }
 
-async fn run_batch(io: &mut SessionIo<'_>, sql: &[u8], returning: bool, rows: usize) -> BatchRun {
+async fn run_batch(
+    io: &mut SessionIo<'_>,
+    sql: &[u8],
+    returning: bool,
+    rows: usize,
+    in_flight: &mut InFlight<'_>,
+) -> BatchRun {
     let mut out = Vec::with_capacity(sql.len() + 32);
     encode_query(&mut out, b"BEGIN");
     encode_query(&mut out, sql);
@@ -203,6 +222,7 @@ async fn run_batch(io: &mut SessionIo<'_>, sql: &[u8], returning: bool, rows: us
             Err(e) => BatchRun::LostBeforeCommit(e),
         };
     };
+    in_flight.committing();
     match finish(io, b"COMMIT").await {
         Ok(QueryResult::Ok { .. }) => BatchRun::Committed(ids),
         Ok(_) => BatchRun::NotApplied("commit failed"),
