@@ -26,6 +26,8 @@ struct Queue<T> {
     /// Of those, the ones still executing (not yet waiting for their
     /// commit): one, or more only when full groups overflowed.
     executing: usize,
+    /// Rows of the groups waiting for their commit.
+    committing_rows: usize,
     /// Size of the last group that left: a key whose last group had
     /// company is batching, and its next row waits the adaptive delay.
     last_size: usize,
@@ -39,6 +41,7 @@ impl<T> Default for Queue<T> {
             deadline: None,
             in_flight: 0,
             executing: 0,
+            committing_rows: 0,
             last_size: 0,
         }
     }
@@ -145,7 +148,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         // delay only if its key has been batching (its last group had
         // company); a lone client's rows leave after `min_delay`, at once
         // by default, however fast it sends.
-        let mut wait = if queue.executing > 0 {
+        let mut wait = if queue.executing > 0 || queue.committing_rows > 0 {
             settings.max_delay.max(self.delay)
         } else if queue.last_size > 1 {
             self.delay.max(settings.min_delay)
@@ -160,10 +163,15 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         // Rows behind an executing group leave when it has executed, not
         // before (unless they fill a batch): starting a second group early
         // splits the clients into smaller batches, which costs the server
-        // more per row than the wait costs the clients. A group waiting
-        // for its commit does not hold them: the next one executes while
-        // the commit reaches disk.
-        let due = queue.executing == 0 && queue.deadline.is_some_and(|d| d <= now);
+        // more per row than the wait costs the clients. Groups waiting for
+        // their commit hold them only while they are fewer: then the next
+        // group executes while the commit reaches disk, and two groups of
+        // about equal size alternate.
+        let due = if queue.in_flight > 0 {
+            queue.releasable()
+        } else {
+            queue.deadline.is_some_and(|d| d <= now)
+        };
         if self.draining || due || queue.items.len() >= settings.max_batch_size {
             self.queued -= queue.items.len();
             ready.push(Dispatch {
@@ -176,14 +184,15 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
 
     /// A dispatched group of `key` has executed and now waits for its
     /// commit: items that queued behind it leave now.
-    pub fn committing(&mut self, now: Instant, key: &K) -> Vec<Dispatch<K, T>> {
+    pub fn committing(&mut self, now: Instant, key: &K, rows: usize) -> Vec<Dispatch<K, T>> {
         self.roll_window(now);
         let Some(queue) = self.queues.get_mut(key) else {
             return Vec::new();
         };
         queue.executing = queue.executing.saturating_sub(1);
+        queue.committing_rows += rows;
         let mut ready = Vec::new();
-        if !queue.items.is_empty() && queue.executing == 0 {
+        if queue.releasable() {
             self.queued -= queue.items.len();
             ready.push(Dispatch {
                 key: key.clone(),
@@ -193,13 +202,14 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         ready
     }
 
-    /// A dispatched group of `key` has finished; `committed_before` says
-    /// whether [`Self::committing`] was called for it. Items that queued
-    /// behind it leave now.
+    /// A dispatched group of `rows` rows of `key` has finished;
+    /// `committed_before` says whether [`Self::committing`] was called for
+    /// it. Items that queued behind it leave now.
     pub fn complete(
         &mut self,
         now: Instant,
         key: &K,
+        rows: usize,
         committed_before: bool,
     ) -> Vec<Dispatch<K, T>> {
         self.roll_window(now);
@@ -207,17 +217,23 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
             return Vec::new();
         };
         queue.in_flight = queue.in_flight.saturating_sub(1);
-        if !committed_before {
+        if committed_before {
+            queue.committing_rows = queue.committing_rows.saturating_sub(rows);
+        } else {
             queue.executing = queue.executing.saturating_sub(1);
         }
-        // A group cannot still be executing once none is in flight.
+        // Nothing can still be executing or committing once no group is
+        // in flight.
         queue.executing = queue.executing.min(queue.in_flight);
+        if queue.in_flight == 0 {
+            queue.committing_rows = 0;
+        }
         let mut ready = Vec::new();
         if queue.items.is_empty() {
             if queue.in_flight == 0 {
                 self.queues.remove(key);
             }
-        } else if queue.executing == 0 {
+        } else if queue.releasable() {
             self.queued -= queue.items.len();
             ready.push(Dispatch {
                 key: key.clone(),
@@ -303,6 +319,15 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         if self.delay != before {
             self.adjustments.push(direction);
         }
+    }
+}
+
+impl<T> Queue<T> {
+    /// Whether the waiting items may leave now that a group ahead of them
+    /// executed or finished: nothing executing, and the groups waiting for
+    /// their commit not larger than the queue.
+    fn releasable(&self) -> bool {
+        !self.items.is_empty() && self.executing == 0 && self.items.len() >= self.committing_rows
     }
 }
 

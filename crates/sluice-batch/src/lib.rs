@@ -11,7 +11,8 @@
 //! - while a group of the same key is executing, newcomers wait for it
 //!   and leave together when it completes, or as soon as it has executed
 //!   and only waits for its commit (the caller says so with
-//!   `committing`) (self-clocking), but never longer than `max_delay`;
+//!   `committing`) if they are at least as many as the rows waiting for
+//!   commits (self-clocking), but never longer than `max_delay`;
 //! - when the group is full (`max_batch_size` items or `max_batch_bytes`);
 //! - the adaptive delay moves between `min_delay` and `max_delay` with
 //!   the measured rate of submissions;
@@ -36,7 +37,7 @@
 //! assert!(core.submit(t0, "t", 2, 10, None).1.is_empty());
 //! assert!(core.submit(t0, "t", 3, 10, None).1.is_empty());
 //! // ...and leave together when it completes.
-//! let ready = core.complete(t0 + Duration::from_millis(1), &"t", false);
+//! let ready = core.complete(t0 + Duration::from_millis(1), &"t", 1, false);
 //! assert_eq!(ready[0].items, vec![2, 3]);
 //! ```
 #![deny(missing_docs)]

@@ -96,15 +96,18 @@ where
 
     /// A dispatched group of `key` has executed and waits for its commit;
     /// see [`BatchCore::committing`].
-    pub fn committing(&self, key: &K) {
-        let ready = self.shared.lock().committing(now(), key);
+    pub fn committing(&self, key: &K, rows: usize) {
+        let ready = self.shared.lock().committing(now(), key, rows);
         self.shared.dispatch_all(ready);
     }
 
     /// A dispatched group of `key` has finished; see
     /// [`BatchCore::complete`].
-    pub fn complete(&self, key: &K, committed_before: bool) {
-        let ready = self.shared.lock().complete(now(), key, committed_before);
+    pub fn complete(&self, key: &K, rows: usize, committed_before: bool) {
+        let ready = self
+            .shared
+            .lock()
+            .complete(now(), key, rows, committed_before);
         self.shared.dispatch_all(ready);
     }
 
@@ -225,7 +228,7 @@ mod tests {
         assert!(collect.0.lock().unwrap().is_empty());
         tokio::time::sleep(Duration::from_millis(4)).await;
         assert_eq!(collect.0.lock().unwrap().as_slice(), &[(1, vec![10, 11])]);
-        manager.complete(&1, false);
+        manager.complete(&1, 2, false);
         assert_eq!(manager.stats().queued, 0);
     }
 

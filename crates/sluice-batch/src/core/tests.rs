@@ -48,7 +48,7 @@ fn rows_behind_an_in_flight_batch_leave_together_when_it_returns() {
     assert!(core.submit(t0, "k", 2, 10, None).1.is_empty());
     assert!(core.submit(t0 + ms(1), "k", 3, 10, None).1.is_empty());
     assert_eq!(core.queued(), 2);
-    let ready = core.complete(t0 + ms(2), &"k", false);
+    let ready = core.complete(t0 + ms(2), &"k", 1, false);
     assert_eq!(items(&ready), vec![vec![2, 3]]);
     // Another key is independent.
     assert_eq!(
@@ -80,8 +80,8 @@ fn rows_behind_a_group_in_flight_wait_for_it_however_many_until_full() {
     );
     assert!(accept(core.submit(t0, "k", 101, 1, None)).is_empty());
     // It waits for both groups ahead of it.
-    assert!(core.complete(t0, &"k", false).is_empty());
-    assert_eq!(items(&core.complete(t0, &"k", false)), vec![vec![101]]);
+    assert!(core.complete(t0, &"k", 1, false).is_empty());
+    assert_eq!(items(&core.complete(t0, &"k", 100, false)), vec![vec![101]]);
 }
 
 #[test]
@@ -95,18 +95,49 @@ fn a_group_waiting_for_its_commit_lets_the_next_one_execute() {
     assert!(accept(core.submit(t0, "k", 2, 10, None)).is_empty());
     assert!(accept(core.submit(t0, "k", 3, 10, None)).is_empty());
     // The first group executed; while it commits, the queue executes.
-    assert_eq!(items(&core.committing(t0, &"k")), vec![vec![2, 3]]);
+    assert_eq!(items(&core.committing(t0, &"k", 1)), vec![vec![2, 3]]);
     // Rows behind the second (executing) group wait for it, not for the
     // first group's commit.
     assert!(accept(core.submit(t0, "k", 4, 10, None)).is_empty());
-    assert!(core.complete(t0, &"k", true).is_empty());
-    assert_eq!(items(&core.committing(t0, &"k")), vec![vec![4]]);
-    assert!(core.complete(t0, &"k", true).is_empty());
+    assert!(accept(core.submit(t0, "k", 5, 10, None)).is_empty());
+    assert!(core.complete(t0, &"k", 1, true).is_empty());
+    assert_eq!(items(&core.committing(t0, &"k", 2)), vec![vec![4, 5]]);
+    assert!(core.complete(t0, &"k", 2, true).is_empty());
     // A group that ends without committing (a lone row, a rollback)
     // releases the rows behind it too.
-    assert!(accept(core.submit(t0, "k", 5, 10, None)).is_empty());
-    assert_eq!(items(&core.complete(t0, &"k", false)), vec![vec![5]]);
-    assert!(core.complete(t0, &"k", false).is_empty());
+    assert!(accept(core.submit(t0, "k", 6, 10, None)).is_empty());
+    assert_eq!(items(&core.complete(t0, &"k", 2, false)), vec![vec![6]]);
+    assert!(core.complete(t0, &"k", 1, false).is_empty());
+    assert_eq!(core.queued(), 0);
+}
+
+#[test]
+fn a_small_queue_waits_for_a_larger_group_commit() {
+    let t0 = Instant::now();
+    let mut s = settings();
+    s.max_batch_size = 100;
+    s.max_batch_bytes = 1 << 20;
+    s.max_queued_rows = 1000;
+    let mut core = BatchCore::new(s, t0);
+    accept(core.submit(t0, "k", 0, 10, None));
+    // A group of 10 executes and then waits for its commit.
+    assert!(core.committing(t0, &"k", 10).is_empty());
+    // Nine rows are too few to start the next group: they wait.
+    for i in 1..=9 {
+        let ready = accept(core.submit(t0, "k", i, 10, None));
+        assert!(ready.is_empty(), "row {i}");
+    }
+    // The tenth makes the queue as large as the committing group.
+    let group: Vec<u32> = (1..=10).collect();
+    assert_eq!(
+        items(&accept(core.submit(t0, "k", 10, 10, None))),
+        vec![group]
+    );
+    // Rows behind that executing group wait for it again.
+    assert!(accept(core.submit(t0, "k", 11, 10, None)).is_empty());
+    assert!(core.complete(t0, &"k", 10, true).is_empty());
+    assert_eq!(items(&core.complete(t0, &"k", 10, false)), vec![vec![11]]);
+    assert!(core.complete(t0, &"k", 1, false).is_empty());
     assert_eq!(core.queued(), 0);
 }
 
@@ -178,7 +209,7 @@ fn adaptive_delay_grows_under_load_and_shrinks_when_idle() {
         for i in 0..50 {
             let now = t0 + ms(100 * window + i * 2);
             let _ = core.submit(now, "k", i, 1, None);
-            core.complete(now, &"k", false);
+            core.complete(now, &"k", 1, false);
         }
     }
     let _ = core.poll(t0 + ms(300));
@@ -189,7 +220,7 @@ fn adaptive_delay_grows_under_load_and_shrinks_when_idle() {
     for window in 4..20 {
         for i in 0..50 {
             let _ = core.submit(t0 + ms(100 * window + i), "k", i, 1, None);
-            core.complete(t0 + ms(100 * window + i), &"k", false);
+            core.complete(t0 + ms(100 * window + i), &"k", 1, false);
         }
     }
     assert_eq!(core.delay(), ms(5));
@@ -222,7 +253,7 @@ fn a_grown_delay_never_holds_back_a_row_with_nothing_in_flight() {
             items(&accept(core.submit(now, "k", i, 1, None))),
             vec![vec![i]]
         );
-        core.complete(now, &"k", false);
+        core.complete(now, &"k", 1, false);
     }
     assert!(core.delay() > ms(0));
 }
@@ -248,16 +279,16 @@ mod properties {
     #[derive(Debug, Clone)]
     enum Op {
         Submit(u8, u16),
-        Committing(u8),
-        Complete(u8, bool),
+        Committing(u8, u8),
+        Complete(u8, u8, bool),
         Advance(u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0u8..3, 1u16..60).prop_map(|(k, b)| Op::Submit(k, b)),
-            (0u8..3).prop_map(Op::Committing),
-            (0u8..3, proptest::bool::ANY).prop_map(|(k, c)| Op::Complete(k, c)),
+            (0u8..3, 1u8..8).prop_map(|(k, n)| Op::Committing(k, n)),
+            (0u8..3, 1u8..8, proptest::bool::ANY).prop_map(|(k, n, c)| Op::Complete(k, n, c)),
             (0u8..10).prop_map(Op::Advance),
         ]
     }
@@ -290,8 +321,12 @@ mod properties {
                         next += 1;
                         record(ready, &mut dispatched);
                     }
-                    Op::Committing(k) => record(core.committing(now, &k), &mut dispatched),
-                    Op::Complete(k, c) => record(core.complete(now, &k, c), &mut dispatched),
+                    Op::Committing(k, n) => {
+                        record(core.committing(now, &k, usize::from(n)), &mut dispatched)
+                    }
+                    Op::Complete(k, n, c) => {
+                        record(core.complete(now, &k, usize::from(n), c), &mut dispatched)
+                    }
                     Op::Advance(n) => {
                         now += ms(u64::from(n));
                         record(core.poll(now), &mut dispatched);

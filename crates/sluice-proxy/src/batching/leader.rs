@@ -24,6 +24,7 @@ use crate::io::Packet;
 struct InFlight<'a> {
     manager: &'a BatchManager<BatchKey, Member, LeaderPicker>,
     key: &'a BatchKey,
+    rows: usize,
     committing: bool,
 }
 
@@ -33,14 +34,14 @@ impl InFlight<'_> {
     fn committing(&mut self) {
         if !self.committing {
             self.committing = true;
-            self.manager.committing(self.key);
+            self.manager.committing(self.key, self.rows);
         }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.manager.complete(self.key, self.committing);
+        self.manager.complete(self.key, self.rows, self.committing);
     }
 }
 
@@ -67,6 +68,7 @@ pub(super) async fn lead(
     let mut in_flight = InFlight {
         manager: &ctx.manager,
         key: &candidate.key,
+        rows: others.len() + 1,
         committing: false,
     };
     if others.is_empty() {
