@@ -1,17 +1,16 @@
-//! Backend health: connect, read the server's greeting and end the login.
+//! The monitor-user probe: log in with `mysql_native_password` (following
+//! at most one auth switch), run `SELECT 1` and quit.
 //!
-//! Without credentials the probe answers the greeting with a login that
-//! the server refuses (a connection closed in the middle of the handshake
-//! would count toward `max_connect_errors`; see `docs/operations.md`). With
-//! a monitor account it logs in for real, runs `SELECT 1` and quits, so a
-//! server that accepts connections but cannot serve them counts as down.
+//! Kept apart from the greeting probe because only this path handles a
+//! password and holds a session open. It reuses the parent's connect,
+//! first-packet and timeout helpers so that a server which is not MySQL, or
+//! does not answer in time, fails both probes alike.
 
 use std::time::Duration;
 
 use sha1::{Digest, Sha1};
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::{code, response_shape};
-use sluice_protocol::handshake::throwaway_login;
 use sluice_protocol::lenenc::Reader;
 use sluice_protocol::ok::{ErrInfo, EOF_HEADER, ERR_HEADER, OK_HEADER};
 use sluice_protocol::packet::{encode_packet, HEADER_LEN};
@@ -19,21 +18,12 @@ use sluice_protocol::response::{Event, Next, ResponseTracker};
 use sluice_protocol::{CapabilityFlags, MariadbCapabilities, ProtocolError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
 
-use crate::shutdown;
-use crate::state::HttpState;
+use super::{
+    not_mysql, open, parse_first_packet, payload_len, printable, within, ProbeError, ProbeOutcome,
+    MAX_PACKET_LEN,
+};
 
-/// Protocol version byte that starts a MySQL/MariaDB greeting.
-const PROTOCOL_VERSION_10: u8 = 10;
-/// Larger packets are not what a probe expects (a greeting is ~100 bytes,
-/// the whole answer to `SELECT 1` a few hundred).
-const MAX_PACKET_LEN: usize = 16 * 1024;
-/// Shortest interval the probe task accepts.
-const MIN_INTERVAL: Duration = Duration::from_millis(10);
-/// Most characters kept of texts the server sends.
-const MAX_TEXT_CHARS: usize = 200;
 /// The only authentication method the monitor login speaks.
 const NATIVE_PASSWORD: &[u8] = b"mysql_native_password";
 /// Length of the nonce `mysql_native_password` hashes.
@@ -50,146 +40,6 @@ const MONITOR_CAPS: CapabilityFlags = CapabilityFlags::CLIENT_PROTOCOL_41
     .union(CapabilityFlags::CLIENT_PLUGIN_AUTH);
 /// Collation announced in the monitor login (utf8mb4_general_ci).
 const MONITOR_COLLATION: u8 = 45;
-
-/// What a reachable backend answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProbeOutcome {
-    /// A MySQL protocol 10 greeting (the probe without a monitor user).
-    Greeting {
-        /// The server version string it announced.
-        server_version: String,
-    },
-    /// An ERR packet instead of a greeting: the server is up but refuses
-    /// this host for now (e.g. 1040 too many connections, 1129 host
-    /// blocked). Counted as reachable by the probe without a monitor user;
-    /// with one it is [`ProbeError::Refused`].
-    Refused {
-        /// The MySQL error code.
-        code: u16,
-        /// The error message.
-        message: String,
-    },
-    /// The monitor user logged in and `SELECT 1` returned its row.
-    Answered {
-        /// The server version string it announced.
-        server_version: String,
-    },
-}
-
-/// Why the backend counts as down.
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
-    /// The TCP connection could not be opened.
-    #[error("cannot connect to {address}: {source}")]
-    Connect {
-        /// The probed address.
-        address: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The probe did not finish within the timeout (connect included).
-    #[error("no answer from {address} within {timeout:?}")]
-    Timeout {
-        /// The probed address.
-        address: String,
-        /// The time allowed.
-        timeout: Duration,
-    },
-    /// The connection broke while reading the first packet.
-    #[error("cannot read the greeting of {address}: {source}")]
-    Read {
-        /// The probed address.
-        address: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Something answered, but not a MySQL server.
-    #[error("{address} does not speak the MySQL protocol: {detail}")]
-    NotMySql {
-        /// The probed address.
-        address: String,
-        /// What was wrong with the first packet.
-        detail: &'static str,
-    },
-    /// The connection broke after the greeting, during the monitor login
-    /// or its query.
-    #[error("connection to {address} lost during {during}: {source}")]
-    Lost {
-        /// The probed address.
-        address: String,
-        /// What the probe was doing.
-        during: &'static str,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The server sent something the monitor login cannot follow.
-    #[error("{address} answered the monitor login unexpectedly: {detail}")]
-    Unexpected {
-        /// The probed address.
-        address: String,
-        /// What was unexpected.
-        detail: &'static str,
-    },
-    /// With a monitor user: an ERR packet instead of the greeting (too
-    /// many connections, host blocked, ...).
-    #[error("{address} refuses connections: error {code}: {message}")]
-    Refused {
-        /// The probed address.
-        address: String,
-        /// The MySQL error code.
-        code: u16,
-        /// The error message.
-        message: String,
-    },
-    /// The server refused the monitor user's login.
-    #[error("monitor login as '{user}' refused: error {code}: {message}")]
-    LoginRefused {
-        /// The monitor user.
-        user: String,
-        /// The MySQL error code (1045: wrong password or no such user).
-        code: u16,
-        /// The error message.
-        message: String,
-    },
-    /// The monitor user's account uses an authentication method other
-    /// than `mysql_native_password`.
-    #[error(
-        "monitor login as '{user}' needs the auth plugin {plugin}; the probe speaks only \
-         mysql_native_password"
-    )]
-    UnsupportedAuth {
-        /// The monitor user.
-        user: String,
-        /// The plugin the server asked for.
-        plugin: String,
-    },
-    /// The monitor user logged in but `SELECT 1` failed.
-    #[error("SELECT 1 as monitor user '{user}' failed: error {code}: {message}")]
-    QueryFailed {
-        /// The monitor user.
-        user: String,
-        /// The MySQL error code.
-        code: u16,
-        /// The error message.
-        message: String,
-    },
-}
-
-impl ProbeError {
-    /// The MySQL error code the server sent, when the failure is an ERR
-    /// packet.
-    pub fn code(&self) -> Option<u16> {
-        match self {
-            ProbeError::Refused { code, .. }
-            | ProbeError::LoginRefused { code, .. }
-            | ProbeError::QueryFailed { code, .. } => Some(*code),
-            _ => None,
-        }
-    }
-}
 
 /// The account the probe logs in with to run `SELECT 1`. Its `Debug` form
 /// shows the user, never the password.
@@ -222,27 +72,6 @@ impl std::fmt::Debug for MonitorLogin {
     }
 }
 
-/// How the probe task runs.
-#[derive(Debug, Clone)]
-pub struct ProbeSettings {
-    /// The backend, `host:port` (names resolved at each probe).
-    pub address: String,
-    /// Time between the starts of two probes.
-    pub interval: Duration,
-    /// Bound on one whole probe, connect included.
-    pub timeout: Duration,
-    /// Log in with this account and run `SELECT 1`; `None`: end the login
-    /// with a refused attempt and count a greeting as up.
-    pub monitor: Option<MonitorLogin>,
-}
-
-/// Connects to `address` (`host:port`, names resolved now), reads the
-/// first packet, ends the handshake with a login that the server refuses
-/// and closes, all within `timeout`.
-pub async fn probe_once(address: &str, timeout: Duration) -> Result<ProbeOutcome, ProbeError> {
-    within(address, timeout, probe_greeting(address)).await
-}
-
 /// Connects to `address`, logs in as `monitor`, runs `SELECT 1`, reads its
 /// result to the end and quits, all within `timeout`. Any refusal or
 /// failure along the way is an error.
@@ -252,29 +81,6 @@ pub async fn probe_as(
     monitor: &MonitorLogin,
 ) -> Result<ProbeOutcome, ProbeError> {
     within(address, timeout, probe_monitor(address, monitor)).await
-}
-
-async fn within(
-    address: &str,
-    timeout: Duration,
-    probe: impl std::future::Future<Output = Result<ProbeOutcome, ProbeError>>,
-) -> Result<ProbeOutcome, ProbeError> {
-    match tokio::time::timeout(timeout, probe).await {
-        Ok(result) => result,
-        Err(_elapsed) => Err(ProbeError::Timeout {
-            address: address.to_owned(),
-            timeout,
-        }),
-    }
-}
-
-async fn probe_greeting(address: &str) -> Result<ProbeOutcome, ProbeError> {
-    let (mut stream, payload) = open(address).await?;
-    let outcome = parse_first_packet(&payload).map_err(|detail| not_mysql(address, detail))?;
-    if matches!(outcome, ProbeOutcome::Greeting { .. }) {
-        finish_login_attempt(&mut stream).await;
-    }
-    Ok(outcome)
 }
 
 async fn probe_monitor(address: &str, monitor: &MonitorLogin) -> Result<ProbeOutcome, ProbeError> {
@@ -301,96 +107,6 @@ async fn probe_monitor(address: &str, monitor: &MonitorLogin) -> Result<ProbeOut
     let answer = session.select_one().await;
     session.quit().await;
     answer.map(|()| ProbeOutcome::Answered { server_version })
-}
-
-fn not_mysql(address: &str, detail: &'static str) -> ProbeError {
-    ProbeError::NotMySql {
-        address: address.to_owned(),
-        detail,
-    }
-}
-
-/// Opens the connection and reads the server's first packet.
-async fn open(address: &str) -> Result<(TcpStream, Vec<u8>), ProbeError> {
-    let mut stream = TcpStream::connect(address)
-        .await
-        .map_err(|source| ProbeError::Connect {
-            address: address.to_owned(),
-            source,
-        })?;
-    let read_error = |source| ProbeError::Read {
-        address: address.to_owned(),
-        source,
-    };
-    let mut header = [0u8; HEADER_LEN];
-    stream.read_exact(&mut header).await.map_err(read_error)?;
-    let len = payload_len(&header);
-    if header[3] != 0 {
-        return Err(not_mysql(
-            address,
-            "first packet has a non-zero sequence id",
-        ));
-    }
-    if len == 0 || len > MAX_PACKET_LEN {
-        return Err(not_mysql(address, "first packet has an implausible length"));
-    }
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).await.map_err(read_error)?;
-    Ok((stream, payload))
-}
-
-fn payload_len(header: &[u8; HEADER_LEN]) -> usize {
-    usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16
-}
-
-/// User name of the probe's login attempt; no such account needs to exist.
-const PROBE_USER: &[u8] = b"sluice_probe";
-
-/// Answers the greeting with a login for an account that need not exist,
-/// and reads the server's verdict. A connection closed in the middle of
-/// the handshake counts toward the server's `max_connect_errors`, which
-/// blocks the host after 100 of them; a refused login does not.
-async fn finish_login_attempt(stream: &mut TcpStream) {
-    let mut packet = Vec::with_capacity(64);
-    encode_packet(&mut packet, 1, &throwaway_login(PROBE_USER));
-    if stream.write_all(&packet).await.is_err() {
-        return;
-    }
-    let mut header = [0u8; HEADER_LEN];
-    if stream.read_exact(&mut header).await.is_ok() {
-        let len = payload_len(&header);
-        let mut verdict = vec![0u8; len.min(MAX_PACKET_LEN)];
-        if stream.read_exact(&mut verdict).await.is_ok() && verdict.first() == Some(&OK_HEADER) {
-            // The account exists without a password: leave politely.
-            let _ = stream.write_all(&[1, 0, 0, 0, code::QUIT]).await;
-        }
-    }
-}
-
-/// Reads a greeting or an ERR packet.
-fn parse_first_packet(payload: &[u8]) -> Result<ProbeOutcome, &'static str> {
-    match payload.split_first() {
-        Some((&PROTOCOL_VERSION_10, rest)) => {
-            let end = rest
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or("greeting without a terminated server version")?;
-            Ok(ProbeOutcome::Greeting {
-                server_version: printable(&rest[..end]),
-            })
-        }
-        Some((&ERR_HEADER, _)) => {
-            // Before the handshake an ERR usually has no SQLSTATE;
-            // ErrInfo takes it either way.
-            let err = ErrInfo::parse(payload).map_err(|_| "truncated error packet")?;
-            Ok(ProbeOutcome::Refused {
-                code: err.code,
-                message: printable(err.message),
-            })
-        }
-        Some(_) => Err("first packet is neither a protocol 10 greeting nor an error"),
-        None => Err("empty first packet"),
-    }
 }
 
 /// The nonce `mysql_native_password` hashes, from a protocol 10 greeting;
@@ -648,156 +364,11 @@ impl MonitorSession<'_> {
     }
 }
 
-/// Server-sent bytes as a bounded string fit for a log line.
-fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_TEXT_CHARS)
-        .collect()
-}
-
-/// Probes the backend every `settings.interval` until shutdown, recording
-/// each result in `state` (which also sets `sluice_backend_up`). Logs when
-/// the backend's state changes: up, refusing (ERR packet), or down (each
-/// kind of failure, and each error code, once).
-pub async fn probe_backend(
-    settings: ProbeSettings,
-    state: HttpState,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut ticker = tokio::time::interval(settings.interval.max(MIN_INTERVAL));
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let address = settings.address.as_str();
-    let mut last: Option<Summary> = None;
-    loop {
-        tokio::select! {
-            () = shutdown::requested(&mut shutdown) => return,
-            _ = ticker.tick() => {}
-        }
-        let probe = async {
-            match &settings.monitor {
-                Some(monitor) => probe_as(address, settings.timeout, monitor).await,
-                None => probe_once(address, settings.timeout).await,
-            }
-        };
-        let result = tokio::select! {
-            () = shutdown::requested(&mut shutdown) => return,
-            result = probe => result,
-        };
-        match &result {
-            Ok(_) => state.backend_probe_result(true),
-            Err(error) => state.backend_probe_failed(error.to_string()),
-        }
-        let summary = Summary::of(&result);
-        if last != Some(summary) {
-            log_change(address, &result, last.is_none());
-            last = Some(summary);
-        }
-    }
-}
-
-/// A probe result without its details, to log only changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Summary {
-    Up,
-    Refused(u16),
-    Down(std::mem::Discriminant<ProbeError>, Option<u16>),
-}
-
-impl Summary {
-    fn of(result: &Result<ProbeOutcome, ProbeError>) -> Self {
-        match result {
-            Ok(ProbeOutcome::Greeting { .. } | ProbeOutcome::Answered { .. }) => Summary::Up,
-            Ok(ProbeOutcome::Refused { code, .. }) => Summary::Refused(*code),
-            Err(error) => Summary::Down(std::mem::discriminant(error), error.code()),
-        }
-    }
-}
-
-fn log_change(address: &str, result: &Result<ProbeOutcome, ProbeError>, first: bool) {
-    let again = if first { "" } else { " again" };
-    match result {
-        Ok(ProbeOutcome::Greeting { server_version }) => {
-            tracing::info!(
-                backend = address,
-                server_version,
-                "backend reachable{again}"
-            );
-        }
-        Ok(ProbeOutcome::Answered { server_version }) => {
-            tracing::info!(
-                backend = address,
-                server_version,
-                "backend reachable{again}: monitor login and SELECT 1 succeed"
-            );
-        }
-        Ok(ProbeOutcome::Refused { code, message }) => {
-            tracing::warn!(
-                backend = address,
-                code,
-                message,
-                "backend answers but refuses connections from this host"
-            );
-        }
-        Err(error) => {
-            tracing::warn!(backend = address, code = error.code(), %error, "backend down");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use sluice_protocol::handshake::throwaway_login;
+
     use super::*;
-
-    #[test]
-    fn parses_a_greeting() {
-        let mut payload = vec![10];
-        payload.extend_from_slice(b"11.4.2-MariaDB\0");
-        payload.extend_from_slice(&[1, 0, 0, 0]);
-        assert_eq!(
-            parse_first_packet(&payload),
-            Ok(ProbeOutcome::Greeting {
-                server_version: "11.4.2-MariaDB".to_owned()
-            })
-        );
-    }
-
-    #[test]
-    fn parses_an_error_packet_with_or_without_sqlstate() {
-        let mut payload = vec![0xff, 0x69, 0x04];
-        payload.extend_from_slice(b"Host 'x' is blocked");
-        assert_eq!(
-            parse_first_packet(&payload),
-            Ok(ProbeOutcome::Refused {
-                code: 1129,
-                message: "Host 'x' is blocked".to_owned()
-            })
-        );
-        let mut payload = vec![0xff, 0x10, 0x04];
-        payload.extend_from_slice(b"#08004Too many connections");
-        assert_eq!(
-            parse_first_packet(&payload),
-            Ok(ProbeOutcome::Refused {
-                code: 1040,
-                message: "Too many connections".to_owned()
-            })
-        );
-    }
-
-    #[test]
-    fn rejects_what_is_not_mysql() {
-        assert!(parse_first_packet(b"").is_err());
-        assert!(parse_first_packet(b"HTTP/1.1 400").is_err());
-        assert!(parse_first_packet(&[10, b'a', b'b']).is_err(), "no NUL");
-        assert!(parse_first_packet(&[0xff, 1]).is_err());
-    }
-
-    #[test]
-    fn printable_drops_control_characters_and_bounds_length() {
-        assert_eq!(printable(b"a\nb\x1b[0m"), "ab[0m");
-        assert_eq!(printable(&[b'x'; 500]).len(), MAX_TEXT_CHARS);
-    }
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02X}")).collect()
