@@ -61,6 +61,14 @@ impl SessionError {
         move |source| SessionError::Protocol { peer, source }
     }
 
+    /// Which side failed, when one did.
+    pub fn peer(&self) -> Option<Peer> {
+        match self {
+            SessionError::Io { peer, .. } | SessionError::Protocol { peer, .. } => Some(*peer),
+            _ => None,
+        }
+    }
+
     /// Whether this is just a peer hanging up, not worth a warning.
     pub fn is_disconnect(&self) -> bool {
         matches!(self, SessionError::Io { source, .. } if matches!(

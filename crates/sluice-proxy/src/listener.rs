@@ -51,7 +51,11 @@ pub async fn serve(
                     let span = tracing::info_span!("client", id, %peer);
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
                         tracing::warn!(parent: &span, max = settings.max_connections, "too many connections");
-                        sessions.spawn(refuse(stream, ER_CON_COUNT_ERROR, b"08004", "Too many connections"));
+                        let settings = settings.clone();
+                        sessions.spawn(async move {
+                            let tls = settings.client_tls.as_ref();
+                            refuse(stream, tls, ER_CON_COUNT_ERROR, b"08004", "Too many connections").await;
+                        });
                         continue;
                     };
                     let settings = settings.clone();
@@ -115,7 +119,7 @@ async fn run_client(
                 tracing::info!(timeout = ?settings.handshake_timeout, "login timed out");
                 return;
             }
-            Ok(Err(e)) if e.is_disconnect() => {
+            Ok(Err(e)) if e.is_disconnect() && e.peer() == Some(crate::error::Peer::Client) => {
                 tracing::debug!(error = %e, "client left during login");
                 return;
             }

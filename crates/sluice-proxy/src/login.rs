@@ -21,7 +21,7 @@ use crate::io::PacketStream;
 use crate::relay::ResponseObserver;
 use crate::session_state::SessionState;
 use crate::settings::ProxySettings;
-use crate::tls::BackendTlsMode;
+use crate::tls::{BackendTlsMode, ClientTls};
 
 /// MariaDB's generic server error. The client-side "can't connect" code
 /// (2003) would be the natural one, but client libraries reject codes of
@@ -51,23 +51,34 @@ pub(crate) enum LoginOutcome {
 /// client's handshake response. (An error in place of the greeting is
 /// what servers send for blocked hosts, but client libraries report it as
 /// a malformed packet.) No backend is involved and nobody is logged in.
-pub(crate) async fn refuse(client: TcpStream, code: u16, sql_state: &[u8; 5], message: &str) {
+/// With TLS configured the greeting offers it, so that a client that
+/// insists on TLS reads the error instead of failing on a missing offer.
+pub(crate) async fn refuse(
+    client: TcpStream,
+    tls: Option<&ClientTls>,
+    code: u16,
+    sql_state: &[u8; 5],
+    message: &str,
+) {
     use tokio::io::AsyncWriteExt;
-    let mut client = PacketStream::new(client, Peer::Client);
-    let mut out = Vec::new();
-    encode_packet(&mut out, 0, &refusal_greeting());
-    if client.write_all(&out).await.is_err() {
-        return;
-    }
-    let answer = tokio::time::timeout(REFUSAL_WAIT, client.read_small_packet()).await;
-    let seq = match answer {
-        Ok(Ok(packet)) => packet.header.seq.wrapping_add(1),
-        _ => return,
-    };
-    out.clear();
-    encode_packet(&mut out, seq, &err_payload(code, sql_state, message));
-    let _ = client.write_all(&out).await;
-    let _ = client.stream.shutdown().await;
+    let _ = tokio::time::timeout(REFUSAL_WAIT, async {
+        let mut client = PacketStream::new(client, Peer::Client);
+        let mut out = Vec::new();
+        encode_packet(&mut out, 0, &refusal_greeting(tls.is_some()));
+        client.write_all(&out).await?;
+        let mut answer = read_handshake_response(&mut client, 0).await?;
+        if let (true, Some(tls)) = (is_ssl_request(answer.payload()), tls) {
+            client = client.accept_tls(&tls.acceptor).await?;
+            answer = read_handshake_response(&mut client, answer.header.seq).await?;
+        }
+        out.clear();
+        let seq = answer.header.seq.wrapping_add(1);
+        encode_packet(&mut out, seq, &err_payload(code, sql_state, message));
+        client.write_all(&out).await?;
+        let _ = client.stream.shutdown().await;
+        Ok::<_, SessionError>(())
+    })
+    .await;
 }
 
 /// How long a refused client gets to send its handshake response.
@@ -75,7 +86,7 @@ const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A greeting for a connection Sluice will refuse: it only has to be one
 /// that every client parses.
-fn refusal_greeting() -> Vec<u8> {
+fn refusal_greeting(offer_tls: bool) -> Vec<u8> {
     use mysql_common::proto::MySerialize;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -94,6 +105,11 @@ fn refusal_greeting() -> Vec<u8> {
         | CapabilityFlags::CLIENT_LONG_PASSWORD
         | CapabilityFlags::CLIENT_TRANSACTIONS
         | CapabilityFlags::CLIENT_CONNECT_WITH_DB;
+    let caps = if offer_tls {
+        caps | CapabilityFlags::CLIENT_SSL
+    } else {
+        caps
+    };
     let packet = HandshakePacket::new(
         10,
         &b"5.5.5-10.11.0-Sluice"[..],
@@ -138,7 +154,8 @@ pub(crate) async fn login(
         Ok(stream) => stream,
         Err(e) => {
             let message = format!("Sluice cannot reach the database server: {e}");
-            refuse(client, ER_UNKNOWN_ERROR, b"HY000", &message).await;
+            let tls = settings.client_tls.as_ref();
+            refuse(client, tls, ER_UNKNOWN_ERROR, b"HY000", &message).await;
             return Err(e);
         }
     };

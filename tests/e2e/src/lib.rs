@@ -77,6 +77,58 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0).
 /// Callers retry on collision.
+/// A port on 127.0.0.1 where nothing listens and nothing else can start
+/// listening while this value lives: a socket is bound to it without
+/// `SO_REUSEADDR` and never listens, so connecting is refused at once.
+/// (A port merely found free may be taken by another test's server a
+/// moment later.) Not inherited by child processes, so it is free again
+/// once dropped.
+#[derive(Debug)]
+pub struct ClosedPort {
+    fd: libc::c_int,
+    port: u16,
+}
+
+impl ClosedPort {
+    pub fn reserve() -> ClosedPort {
+        // SAFETY: plain socket calls on a descriptor this value owns; the
+        // address structure is fully initialised before use.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            addr.sin_port = 0;
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let bound = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len);
+            assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+            let mut out: libc::sockaddr_in = std::mem::zeroed();
+            let mut out_len = len;
+            let named =
+                libc::getsockname(fd, &mut out as *mut _ as *mut libc::sockaddr, &mut out_len);
+            assert_eq!(named, 0, "getsockname: {}", std::io::Error::last_os_error());
+            ClosedPort {
+                fd,
+                port: u16::from_be(out.sin_port),
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for ClosedPort {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is owned by this value and closed once.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use sluice_e2e::raw;
-use sluice_e2e::{direct_mode, free_port, MariaDb, Pair, Sluice};
+use sluice_e2e::{direct_mode, MariaDb, Pair, Sluice};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -40,7 +40,8 @@ async fn unreachable_backend_gives_error_packet_then_recovers() {
     if skip_in_direct_mode("unreachable_backend_gives_error_packet_then_recovers") {
         return;
     }
-    let closed_port = free_port();
+    let closed = sluice_e2e::ClosedPort::reserve();
+    let closed_port = closed.port();
     let placeholder = MariaDb::start().await;
     let sluice = Sluice::builder(&placeholder)
         .backend_port(closed_port)
@@ -78,6 +79,7 @@ async fn unreachable_backend_gives_error_packet_then_recovers() {
     assert!(!cli.status.success());
 
     // The backend comes up on that port: the same Sluice now serves.
+    drop(closed);
     let backend = MariaDb::builder().port(closed_port).start().await;
     let mut conn = Conn::new(sluice.root_opts())
         .await

@@ -271,6 +271,38 @@ async fn backend_leg_follows_the_configured_mode() {
     sluice.assert_no_panic();
 }
 
+/// A client that insists on TLS still reads Sluice's own refusals (here:
+/// the server is down) instead of failing on a greeting without TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_clients_read_sluice_refusals() {
+    if direct_mode() {
+        return;
+    }
+    let certs = certs();
+    let db = MariaDb::start().await;
+    let closed = sluice_e2e::ClosedPort::reserve();
+    let mut builder = Sluice::builder(&db).backend_port(closed.port());
+    for (key, value) in client_tls_env(&certs) {
+        builder = builder.env(key, value);
+    }
+    let sluice = builder.start().await;
+    match Conn::new(tls_opts(sluice.port(), "root", None, &certs)).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1105, "{e:?}");
+            assert!(
+                e.message.contains("cannot reach the database server"),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("expected Sluice's refusal: {:?}", other.map(|_| ())),
+    }
+    let out = cli_tls(sluice.port(), &certs).run("SELECT 1").await;
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("ERROR 1105"), "{}", out.stderr);
+    sluice.assert_no_panic();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_tls_to_a_server_without_it_is_a_clear_error() {
     if direct_mode() {
