@@ -318,28 +318,8 @@ batch_snapshot_fast() {
 }
 
 # ---------------------------------------------------------------------------
-# Sluice that something outside stopped is restarted (as in relay.sh); a
-# crash ends the benchmark.
-
-SLUICE_RESTARTS=0
-SLUICE_STOPS=()
-batch_sluice_recover() {
-    local label="$1"
-    sluice_reap
-    bench_log "$label: $SLUICE_EXIT_MESSAGE"
-    if [[ "$SLUICE_EXIT_STATUS" != 0 ]]; then
-        echo "Sluice stopped unexpectedly during $label; last lines of $WORK/sluice.log:" >&2
-        tail -n 30 "$WORK/sluice.log" >&2 || true
-        exit 1
-    fi
-    if ((SLUICE_RESTARTS >= BENCH_SLUICE_RESTARTS)); then
-        echo "Sluice was stopped from outside $SLUICE_RESTARTS times; giving up" >&2
-        exit 1
-    fi
-    SLUICE_RESTARTS=$((SLUICE_RESTARTS + 1))
-    SLUICE_STOPS+=("$label")
-    sluice_start "$MARIADB_PORT" "$WORK/sluice.log"
-}
+# A phase that fails ends the benchmark. (Sluice stopped from outside is
+# restarted by sluice_recover, in lib/sluice.sh.)
 
 batch_fail() {
     echo "phase failed: $1; last lines of $2:" >&2
@@ -394,12 +374,12 @@ batch_phase() {
     local label="$kind/$variant/${threads}/$target/r$round"
     while true; do
         if ! sluice_alive; then
-            batch_sluice_recover "before $label"
+            sluice_recover "before $label" "$MARIADB_PORT" "$WORK/sluice.log"
             continue
         fi
         batch_phase_attempt "$@"
         ((PHASE_COUNTED)) && return 0
-        batch_sluice_recover "$label"
+        sluice_recover "$label" "$MARIADB_PORT" "$WORK/sluice.log"
     done
 }
 

@@ -96,8 +96,6 @@ mariadb_start "$WORK"
 # batching benchmark measures it).
 export SLUICE_WRITEBATCH__ENABLED="${SLUICE_WRITEBATCH__ENABLED:-false}"
 sluice_start "$MARIADB_PORT" "$WORK/sluice.log"
-SLUICE_RESTARTS=0
-SLUICE_STOPS=()
 
 SB_COMMON=(
     --db-driver=mysql
@@ -151,30 +149,6 @@ fail_run() {
     exit 1
 }
 
-# Called when Sluice is found not running. A crash ends the benchmark. A
-# clean stop means that something else on this shared machine sent it
-# SIGTERM or SIGINT (e.g. another session stopping "its" proxies by name):
-# then Sluice is started again, up to BENCH_SLUICE_RESTARTS times, and the
-# caller repeats the run.
-sluice_recover() {
-    local label="$1"
-    sluice_reap
-    bench_log "$label: $SLUICE_EXIT_MESSAGE"
-    if [[ "$SLUICE_EXIT_STATUS" != 0 ]]; then
-        echo "Sluice stopped unexpectedly during $label; last lines of $WORK/sluice.log:" >&2
-        tail -n 30 "$WORK/sluice.log" >&2 || true
-        exit 1
-    fi
-    if ((SLUICE_RESTARTS >= BENCH_SLUICE_RESTARTS)); then
-        echo "Sluice was stopped from outside $SLUICE_RESTARTS times; giving up" >&2
-        exit 1
-    fi
-    SLUICE_RESTARTS=$((SLUICE_RESTARTS + 1))
-    SLUICE_STOPS+=("$label")
-    sluice_start "$MARIADB_PORT" "$WORK/sluice.log"
-    bench_log "$label: Sluice restarted; repeating the run"
-}
-
 # run_one WORKLOAD MODE THREADS TARGET ROUND: one measured sysbench run,
 # appended to the manifest; repeated when Sluice was stopped from outside
 # before or during it (Sluice's CPU figures need it running throughout).
@@ -182,7 +156,7 @@ run_one() {
     local label="$1/$2/$3t/$4/r$5"
     while true; do
         if ! sluice_alive; then
-            sluice_recover "before $label"
+            sluice_recover "before $label" "$MARIADB_PORT" "$WORK/sluice.log"
             continue
         fi
         # Not in an `if`: that would switch off `set -e` inside it.
@@ -190,7 +164,7 @@ run_one() {
         if ((RUN_COUNTED)); then
             return 0
         fi
-        sluice_recover "$label"
+        sluice_recover "$label" "$MARIADB_PORT" "$WORK/sluice.log"
     done
 }
 
@@ -245,7 +219,7 @@ if ((BENCH_WARMUP > 0)); then
         until sysbench oltp_point_select "${SB_COMMON[@]}" --mysql-port="$(target_port "$target")" \
             --threads=16 --time="$BENCH_WARMUP" run >"$WORK/warmup-$target.txt" 2>&1; do
             if [[ "$target" == sluice ]] && ! sluice_alive; then
-                sluice_recover "warm-up"
+                sluice_recover "warm-up" "$MARIADB_PORT" "$WORK/sluice.log"
                 continue
             fi
             fail_run "warm-up against $target failed" "$WORK/warmup-$target.txt"

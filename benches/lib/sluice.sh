@@ -13,6 +13,13 @@
 #                              SLUICE_EXIT_STATUS, and SLUICE_EXIT_MESSAGE
 #                              says how it ended
 #   sluice_stop                SIGTERM, then SIGKILL after 10 s
+#   sluice_recover LABEL BACKEND_PORT LOGFILE
+#                              after Sluice was found not running: a crash
+#                              ends the benchmark; a clean stop (something
+#                              outside sent SIGTERM/SIGINT) restarts it, up
+#                              to BENCH_SLUICE_RESTARTS times, counting them
+#                              in SLUICE_RESTARTS and the labels in
+#                              SLUICE_STOPS; the caller repeats the run
 
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -20,6 +27,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 SLUICE_BIN="${SLUICE_BIN:-$BENCH_ROOT/target/release/sluice}"
 SLUICE_PORT=""
 SLUICE_PID=""
+SLUICE_RESTARTS=0
+SLUICE_STOPS=()
+BENCH_SLUICE_RESTARTS="${BENCH_SLUICE_RESTARTS:-5}"
 
 sluice_start() {
     local backend_port="$1" log="$2"
@@ -98,4 +108,23 @@ sluice_reap() {
         fi
         ;;
     esac
+}
+
+sluice_recover() {
+    local label="$1" backend_port="$2" log="$3"
+    sluice_reap
+    bench_log "$label: $SLUICE_EXIT_MESSAGE"
+    if [[ "$SLUICE_EXIT_STATUS" != 0 ]]; then
+        echo "Sluice stopped unexpectedly during $label; last lines of $log:" >&2
+        tail -n 30 "$log" >&2 || true
+        exit 1
+    fi
+    if ((SLUICE_RESTARTS >= BENCH_SLUICE_RESTARTS)); then
+        echo "Sluice was stopped from outside $SLUICE_RESTARTS times; giving up" >&2
+        exit 1
+    fi
+    SLUICE_RESTARTS=$((SLUICE_RESTARTS + 1))
+    SLUICE_STOPS+=("$label")
+    sluice_start "$backend_port" "$log"
+    bench_log "$label: Sluice restarted; repeating the run"
 }
