@@ -9,11 +9,13 @@
 //!   of each response, for commands `mysql_async` cannot send and for byte
 //!   comparisons between Sluice and MariaDB.
 //! * [`cli`] runs the `mariadb` command line client.
+//! * [`http`] reads the daemon's `/metrics`, `/health` and `/ready`.
 //! * [`certs`] makes a CA and a server certificate for TLS tests.
 
 pub mod certs;
 pub mod cli;
 pub mod differential;
+pub mod http;
 pub mod mariadb;
 pub mod raw;
 pub mod sluice;

@@ -2,53 +2,14 @@
 //! in and runs `SELECT 1`, a wrong monitor password, and a short
 //! `unhealthy_after` / `probe_interval` through a backend outage.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
+use sluice_e2e::http::{get, wait_for_health};
 use sluice_e2e::{direct_mode, wait_until, MariaDb, Sluice, SluiceBuilder};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MONITOR_USER: &str = "sluice_monitor";
 const MONITOR_PASSWORD: &str = "m0n-Pass_7x";
-
-/// GET `path` on the daemon's HTTP port: (status code, body); (0, "") if
-/// the port does not answer.
-async fn get(port: u16, path: &str) -> (u16, String) {
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, String::new());
-    };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\r\n");
-    let _ = s.write_all(request.as_bytes()).await;
-    let mut response = String::new();
-    let _ = s.read_to_string(&mut response).await;
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
-/// Polls `/health` until it answers `want`; panics with the last answer
-/// after `within`. Returns the body and how long it took.
-async fn wait_for_health(port: u16, want: u16, within: Duration) -> (String, Duration) {
-    let start = Instant::now();
-    loop {
-        let (code, body) = get(port, "/health").await;
-        if code == want {
-            return (body, start.elapsed());
-        }
-        assert!(
-            start.elapsed() < within,
-            "/health stayed {code} for {within:?}, wanted {want}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Rows of the server's general log for the monitor user's connections.
 async fn monitor_log_rows(db: &MariaDb, command_type: &str, argument: Option<&str>) -> u64 {

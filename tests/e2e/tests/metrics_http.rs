@@ -1,33 +1,8 @@
 //! `/metrics`, `/health` and `/ready` after real traffic through Sluice.
 
 use mysql_async::prelude::Queryable;
+use sluice_e2e::http::get;
 use sluice_e2e::{direct_mode, MariaDb, Sluice};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// GET `path` on the daemon's HTTP port: (status code, body).
-async fn get(port: u16, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("metrics port");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).await.unwrap();
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (code, body)
-}
 
 /// Sum of the samples of a family whose line starts with `prefix`.
 fn sample(metrics: &str, prefix: &str) -> f64 {

@@ -1,43 +1,11 @@
 //! Operations under stress: `/health` through a backend outage and its
 //! recovery, and SIGHUP reloads under load without a failed query.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
+use sluice_e2e::http::wait_for_health;
 use sluice_e2e::{direct_mode, e2e_dir, unique_name, MariaDb, Sluice};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn health(port: u16) -> (u16, String) {
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, String::new());
-    };
-    let _ = s
-        .write_all(b"GET /health HTTP/1.1\r\nHost: sluice\r\nConnection: close\r\n\r\n")
-        .await;
-    let mut response = String::new();
-    let _ = s.read_to_string(&mut response).await;
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, response)
-}
-
-async fn wait_for_health(port: u16, want: u16, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let (code, body) = health(port).await;
-        if code == want {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/health stayed {code}, wanted {want}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_a_backend_outage_and_recovery() {
@@ -53,7 +21,7 @@ async fn health_follows_a_backend_outage_and_recovery() {
     // Outage: the server goes away; after the unhealthy threshold (10 s)
     // plus a probe interval (5 s), /health says so.
     drop(db);
-    let body = wait_for_health(port, 503, Duration::from_secs(30)).await;
+    let (body, _) = wait_for_health(port, 503, Duration::from_secs(30)).await;
     assert!(body.contains("unhealthy"), "{body}");
     // Recovery on the same port.
     let db = MariaDb::builder().port(backend_port).start().await;
