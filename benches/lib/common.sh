@@ -56,6 +56,19 @@ bench_need_python3() {
     (apt-get update && apt-get install -y python3) >&2
 }
 
+# bench_terminate PID SECONDS: SIGTERM, wait up to SECONDS for the process
+# to end, then SIGKILL; reaps it (the caller must be its parent).
+bench_terminate() {
+    local pid="$1" seconds="$2" i
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < seconds * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
 bench_free_port() {
     bench_need_python3
     python3 -c 'import socket

@@ -103,14 +103,7 @@ mariadb_wait_ready() {
 
 mariadb_kill() {
     [[ -n "$MARIADB_PID" ]] || return 0
-    kill -TERM "$MARIADB_PID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$MARIADB_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$MARIADB_PID" 2>/dev/null || true
-    wait "$MARIADB_PID" 2>/dev/null || true
+    bench_terminate "$MARIADB_PID" 30
     MARIADB_PID=""
 }
 

@@ -75,14 +75,7 @@ sluice_alive() {
 
 sluice_stop() {
     [[ -n "$SLUICE_PID" ]] || return 0
-    kill -TERM "$SLUICE_PID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$SLUICE_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SLUICE_PID" 2>/dev/null || true
-    wait "$SLUICE_PID" 2>/dev/null || true
+    bench_terminate "$SLUICE_PID" 10
     SLUICE_PID=""
 }
 
