@@ -55,6 +55,7 @@ pub use error::MetricsError;
 pub use http::serve_http;
 pub use metrics::{ClientGuard, Metrics, StatusSnapshot, TABLE_LABEL_CAP, TABLE_LABEL_OTHER};
 pub use probe::{
-    probe_as, probe_backend, probe_once, MonitorLogin, ProbeError, ProbeOutcome, ProbeSettings,
+    end_handshake, probe_as, probe_backend, probe_once, MonitorLogin, ProbeError, ProbeOutcome,
+    ProbeSettings,
 };
 pub use state::{HttpState, Readiness, DEFAULT_UNHEALTHY_AFTER};

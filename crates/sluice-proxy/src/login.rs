@@ -7,7 +7,7 @@ use mysql_common::packets::HandshakePacket;
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::ResponseShape;
 use sluice_protocol::handshake::{
-    is_ssl_request, set_client_ssl, ssl_request_for, throwaway_login, ClientHello, Greeting,
+    is_ssl_request, set_client_ssl, ssl_request_for, ClientHello, Greeting,
 };
 use sluice_protocol::ok::{err_payload, OkInfo, ERR_HEADER};
 use sluice_protocol::packet::{encode_packet, HEADER_LEN};
@@ -411,20 +411,12 @@ const ABANDON_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// middle: the server counts hang-ups against Sluice's host and blocks it
 /// after `max_connect_errors` of them.
 fn abandon_backend(mut backend: PacketStream, greeting_seq: u8) {
+    // The greeting was read whole and the server sends nothing more until
+    // it gets an answer, so nothing is left in the read buffer.
     tokio::spawn(async move {
-        let mut out = Vec::new();
         let seq = greeting_seq.wrapping_add(1);
-        encode_packet(&mut out, seq, &throwaway_login(ABANDONED_LOGIN_USER));
-        let _ = tokio::time::timeout(ABANDON_WAIT, async {
-            backend.write_all(&out).await?;
-            let verdict = backend.read_small_packet().await?;
-            if verdict.payload().first() == Some(&0) {
-                // Such an account exists without a password: leave politely.
-                backend.write_all(&[1, 0, 0, 0, 1]).await?;
-            }
-            Ok::<_, SessionError>(())
-        })
-        .await;
+        let end = sluice_metrics::end_handshake(&mut backend.stream, seq, ABANDONED_LOGIN_USER);
+        let _ = tokio::time::timeout(ABANDON_WAIT, end).await;
     });
 }
 

@@ -16,7 +16,7 @@ use sluice_protocol::command::code;
 use sluice_protocol::handshake::throwaway_login;
 use sluice_protocol::ok::{ErrInfo, ERR_HEADER, OK_HEADER};
 use sluice_protocol::packet::{encode_packet, HEADER_LEN};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -217,7 +217,7 @@ async fn probe_greeting(address: &str) -> Result<ProbeOutcome, ProbeError> {
     let (mut stream, payload) = open(address).await?;
     let outcome = parse_first_packet(&payload).map_err(|detail| not_mysql(address, detail))?;
     if matches!(outcome, ProbeOutcome::Greeting { .. }) {
-        finish_login_attempt(&mut stream).await;
+        end_handshake(&mut stream, 1, PROBE_USER).await;
     }
     Ok(outcome)
 }
@@ -265,14 +265,20 @@ fn payload_len(header: &[u8; HEADER_LEN]) -> usize {
 /// User name of the probe's login attempt; no such account needs to exist.
 const PROBE_USER: &[u8] = b"sluice_probe";
 
-/// Answers the greeting with a login for an account that need not exist,
-/// and reads the server's verdict. A connection closed in the middle of
+/// Answers a server's greeting with a login for `user`, an account that
+/// need not exist, and reads the server's verdict: the polite way to give
+/// up a connection in its handshake. A connection closed in the middle of
 /// the handshake counts toward the server's `max_connect_errors`, which
-/// blocks the host after 100 of them; a refused login does not.
-async fn finish_login_attempt(stream: &mut TcpStream) {
+/// blocks the host after 100 of them; a refused login does not. `seq` is
+/// the greeting's sequence id plus one. Errors end it quietly: the
+/// connection is being dropped anyway.
+pub async fn end_handshake<S>(stream: &mut S, seq: u8, user: &[u8])
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut packet = Vec::with_capacity(64);
-    encode_packet(&mut packet, 1, &throwaway_login(PROBE_USER));
-    if stream.write_all(&packet).await.is_err() {
+    encode_packet(&mut packet, seq, &throwaway_login(user));
+    if stream.write_all(&packet).await.is_err() || stream.flush().await.is_err() {
         return;
     }
     let mut header = [0u8; HEADER_LEN];
@@ -282,6 +288,7 @@ async fn finish_login_attempt(stream: &mut TcpStream) {
         if stream.read_exact(&mut verdict).await.is_ok() && verdict.first() == Some(&OK_HEADER) {
             // The account exists without a password: leave politely.
             let _ = stream.write_all(&[1, 0, 0, 0, code::QUIT]).await;
+            let _ = stream.flush().await;
         }
     }
 }
