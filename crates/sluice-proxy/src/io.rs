@@ -142,10 +142,10 @@ impl PacketStream {
     }
 
     async fn read_at_most(&mut self, n: usize) -> Result<(), SessionError> {
-        let mut chunk = vec![0u8; n];
-        let got = self
-            .stream
-            .read(&mut chunk)
+        self.buf.reserve(n);
+        let got = (&mut self.stream)
+            .take(n as u64)
+            .read_buf(&mut self.buf)
             .await
             .map_err(SessionError::io(self.peer))?;
         if got == 0 {
@@ -153,7 +153,6 @@ impl PacketStream {
                 std::io::ErrorKind::UnexpectedEof.into(),
             ));
         }
-        self.buf.extend_from_slice(&chunk[..got]);
         Ok(())
     }
 
