@@ -134,11 +134,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         let settings = &self.settings;
         let queue = self.queues.entry(key.clone()).or_default();
         if !queue.items.is_empty() && queue.bytes + bytes > settings.max_batch_bytes {
-            self.queued -= queue.items.len();
-            ready.push(Dispatch {
-                key: key.clone(),
-                items: take(queue),
-            });
+            ready.push(leave(&mut self.queued, key.clone(), queue));
         }
         queue.items.push(item);
         queue.bytes += bytes;
@@ -173,11 +169,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
             queue.deadline.is_some_and(|d| d <= now)
         };
         if self.draining || due || queue.items.len() >= settings.max_batch_size {
-            self.queued -= queue.items.len();
-            ready.push(Dispatch {
-                key,
-                items: take(queue),
-            });
+            ready.push(leave(&mut self.queued, key, queue));
         }
         (Ok(()), ready)
     }
@@ -193,11 +185,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         queue.committing_rows += rows;
         let mut ready = Vec::new();
         if queue.releasable() {
-            self.queued -= queue.items.len();
-            ready.push(Dispatch {
-                key: key.clone(),
-                items: take(queue),
-            });
+            ready.push(leave(&mut self.queued, key.clone(), queue));
         }
         ready
     }
@@ -234,11 +222,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
                 self.queues.remove(key);
             }
         } else if queue.releasable() {
-            self.queued -= queue.items.len();
-            ready.push(Dispatch {
-                key: key.clone(),
-                items: take(queue),
-            });
+            ready.push(leave(&mut self.queued, key.clone(), queue));
         }
         ready
     }
@@ -249,11 +233,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         let mut ready = Vec::new();
         for (key, queue) in self.queues.iter_mut() {
             if !queue.items.is_empty() && queue.deadline.is_some_and(|d| d <= now) {
-                self.queued -= queue.items.len();
-                ready.push(Dispatch {
-                    key: key.clone(),
-                    items: take(queue),
-                });
+                ready.push(leave(&mut self.queued, key.clone(), queue));
             }
         }
         ready
@@ -275,11 +255,7 @@ impl<K: Hash + Eq + Clone, T> BatchCore<K, T> {
         let mut ready = Vec::new();
         for (key, queue) in self.queues.iter_mut() {
             if !queue.items.is_empty() {
-                self.queued -= queue.items.len();
-                ready.push(Dispatch {
-                    key: key.clone(),
-                    items: take(queue),
-                });
+                ready.push(leave(&mut self.queued, key.clone(), queue));
             }
         }
         ready
@@ -331,13 +307,20 @@ impl<T> Queue<T> {
     }
 }
 
-fn take<T>(queue: &mut Queue<T>) -> Vec<T> {
+/// The queue's items leave as one group: they are no longer counted as
+/// queued, and the group is in flight (executing) until its caller says
+/// otherwise.
+fn leave<K, T>(queued: &mut usize, key: K, queue: &mut Queue<T>) -> Dispatch<K, T> {
+    *queued -= queue.items.len();
     queue.last_size = queue.items.len();
     queue.bytes = 0;
     queue.deadline = None;
     queue.in_flight += 1;
     queue.executing += 1;
-    mem::take(&mut queue.items)
+    Dispatch {
+        key,
+        items: mem::take(&mut queue.items),
+    }
 }
 
 #[cfg(test)]
