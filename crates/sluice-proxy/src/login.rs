@@ -71,10 +71,8 @@ pub(crate) async fn refuse(
             client = client.accept_tls(&tls.acceptor).await?;
             answer = read_handshake_response(&mut client, answer.header.seq).await?;
         }
-        out.clear();
         let seq = answer.header.seq.wrapping_add(1);
-        encode_packet(&mut out, seq, &err_payload(code, sql_state, message));
-        client.write_all(&out).await?;
+        send_error(&mut client, seq, code, sql_state, message).await;
         let _ = client.stream.shutdown().await;
         Ok::<_, SessionError>(())
     })
