@@ -293,7 +293,7 @@ impl Comparison {
         );
         assert!(
             self.batched.com("Com_begin") > 0,
-            "a batch runs inside BEGIN … COMMIT; counters: {:?}",
+            "a batch runs inside START TRANSACTION … COMMIT; counters: {:?}",
             self.batched.counters
         );
     }

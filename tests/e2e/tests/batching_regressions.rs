@@ -181,3 +181,56 @@ async fn binlog_tags(db: &MariaDb) -> Vec<String> {
     out.sort();
     out
 }
+
+/// In `sql_mode = ORACLE` a bare `BEGIN` opens a block instead of a
+/// transaction, so the batch must open its transaction another way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_sql_mode_sessions_batch_exactly() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..32)
+        .map(|i| {
+            Client::root("app")
+                .sql("SET SESSION sql_mode = 'ORACLE'")
+                .sql(format!("INSERT INTO t (tag) VALUES ('o{i}')"))
+                .step(Step::text("SELECT LAST_INSERT_ID()").ids(&[0]))
+                .sql(format!("INSERT INTO t (tag) VALUES ('p{i}')"))
+                .sql("SELECT ROW_COUNT()")
+                .sql("SHOW WARNINGS")
+        })
+        .collect();
+    let comparison = differential::differential(
+        &db,
+        &sluice,
+        &scenario(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]),
+    )
+    .await;
+    comparison.assert_batches_committed(1);
+}
+
+/// `completion_type` changes what a plain `COMMIT` does: `CHAIN` opens a
+/// new transaction and `RELEASE` closes the connection. A batch must end
+/// its transaction the same way whatever the leader's session says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_type_does_not_change_how_a_batch_ends() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..32)
+        .map(|i| {
+            let mode = ["NO_CHAIN", "CHAIN", "RELEASE"][i % 3];
+            Client::root("app")
+                .sql(format!("SET SESSION completion_type = '{mode}'"))
+                .sql(format!("INSERT INTO t (tag) VALUES ('c{i}')"))
+                .sql(format!("INSERT INTO t (tag) VALUES ('d{i}')"))
+                .sql("SELECT @@in_transaction")
+                .sql(format!("INSERT INTO t (tag) VALUES ('e{i}')"))
+        })
+        .collect();
+    let comparison = differential::differential(
+        &db,
+        &sluice,
+        &scenario(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]),
+    )
+    .await;
+    comparison.assert_batches_committed(1);
+}

@@ -3,12 +3,11 @@
 //! transaction, and tell every member its result.
 //!
 //! The transaction is what keeps results exact: the multi-row statement
-//! is committed only if it succeeded for every row without a warning and
-//! returned one id per row. Otherwise it is rolled back and every member
-//! runs its own statement alone, on its own connection, and gets the
-//! server's own answer (error, warnings and all). A row is never applied
-//! twice, and only a connection lost during COMMIT leaves an outcome
-//! unknown.
+//! is committed only if it succeeded for every row without a warning.
+//! Otherwise it is rolled back and every member runs its own statement
+//! alone, on its own connection, and gets the server's own answer (error,
+//! warnings and all). A row is never applied twice, and only a
+//! connection lost during COMMIT leaves an outcome unknown.
 
 use sluice_batch::BatchManager;
 
@@ -51,10 +50,11 @@ enum BatchRun {
     Committed(Vec<u64>),
     /// Rolled back or never applied: everyone runs alone.
     NotApplied(&'static str),
-    /// The connection failed during COMMIT.
+    /// The connection failed during COMMIT, or the server's answer made
+    /// no sense: it may or may not have committed.
     Unknown(SessionError),
-    /// The connection failed before COMMIT: the server rolled back.
-    LostBeforeCommit(SessionError),
+    /// The connection failed before COMMIT: the server rolls back.
+    NotCommitted(SessionError),
 }
 
 pub(super) async fn lead(
@@ -107,18 +107,20 @@ pub(super) async fn lead(
             ctx.stats.on_isolated();
             batching.run_alone(io, packet).await
         }
-        BatchRun::LostBeforeCommit(e) => {
+        BatchRun::NotCommitted(e) => {
             ctx.stats.on_failure();
             tell_all(others, MemberResult::RunAlone);
             Err(e)
         }
         BatchRun::Unknown(e) => {
-            tracing::warn!(rows, error = %e, "connection lost during COMMIT of a batch");
-            for _ in 0..others.len() {
+            tracing::warn!(rows, error = %e, "outcome of a batch unknown");
+            for _ in 0..rows {
                 ctx.stats.on_outcome_unknown();
             }
             tell_all(others, MemberResult::Unknown);
-            ctx.stats.on_outcome_unknown();
+            // The leader's client is told too, then the session ends: its
+            // server connection is gone or out of step.
+            let _ = batching.answer_unknown(io).await;
             Err(e)
         }
     }
@@ -156,6 +158,16 @@ fn build_statement(candidate: &Candidate, packet: &Packet, others: &[Member]) ->
     sql
 }
 
+/// Opens the batch's transaction. `BEGIN` would open a block instead
+/// under `sql_mode = ORACLE`.
+const OPEN: &[u8] = b"START TRANSACTION";
+
+/// End the batch's transaction. `NO CHAIN NO RELEASE` overrides the
+/// session's `completion_type`, which could otherwise open a new
+/// transaction or close the connection.
+const COMMIT: &[u8] = b"COMMIT AND NO CHAIN NO RELEASE";
+const ROLLBACK: &[u8] = b"ROLLBACK AND NO CHAIN NO RELEASE";
+
 async fn run_batch(
     io: &mut SessionIo<'_>,
     sql: &[u8],
@@ -163,77 +175,87 @@ async fn run_batch(
     rows: usize,
     in_flight: &mut InFlight<'_>,
 ) -> BatchRun {
-    let mut out = Vec::with_capacity(sql.len() + 32);
-    encode_query(&mut out, b"BEGIN");
+    let mut out = Vec::with_capacity(sql.len() + OPEN.len() + 16);
+    encode_query(&mut out, OPEN);
     encode_query(&mut out, sql);
+    // Until COMMIT is sent, a lost connection means the server rolls back.
     if let Err(e) = io.backend.write_all(&out).await {
-        return BatchRun::LostBeforeCommit(e);
+        return BatchRun::NotCommitted(e);
     }
-    let begin = match read_result(io.backend, io.caps).await {
-        Ok(r) => r,
-        Err(e) => return BatchRun::LostBeforeCommit(e),
+    let opened = match read_result(io.backend, io.caps).await {
+        Ok(r) => matches!(r, QueryResult::Ok { .. }),
+        Err(e) => return BatchRun::NotCommitted(e),
     };
     let insert = match read_result(io.backend, io.caps).await {
         Ok(r) => r,
-        Err(e) => return BatchRun::LostBeforeCommit(e),
+        Err(e) => return BatchRun::NotCommitted(e),
     };
-    if !matches!(begin, QueryResult::Ok { .. }) {
-        // BEGIN failed, so the INSERT ran in autocommit mode; this cannot
-        // happen in an autocommit-idle session, but if it did the INSERT's
-        // own result stands only if it is an error.
-        return match insert {
-            QueryResult::Err(_) => BatchRun::NotApplied("begin failed"),
-            _ => BatchRun::Unknown(SessionError::protocol(crate::error::Peer::Backend)(
-                sluice_protocol::ProtocolError::Malformed {
-                    what: "batch",
-                    detail: "BEGIN failed but the INSERT ran".into(),
-                },
+    let ids = ids_of(&insert, returning, rows);
+    if !opened {
+        // The INSERT ran in autocommit mode, so it stands as it is. This
+        // cannot happen in an autocommit-idle session.
+        return match (&insert, ids) {
+            (QueryResult::Err(_), _) => BatchRun::NotApplied("transaction did not open"),
+            (_, Some(ids)) => BatchRun::Committed(ids),
+            (_, None) => BatchRun::Unknown(unexpected(
+                "the transaction did not open and the INSERT stood",
             )),
         };
     }
-    let ids = match insert {
-        QueryResult::Rows {
-            rows: got,
-            warnings: 0,
-            ..
-        } if returning && got.len() == rows => {
-            let ids: Option<Vec<u64>> = got
-                .iter()
-                .map(|r| {
-                    r.first()
-                        .and_then(|v| v.as_deref())
-                        .and_then(|v| std::str::from_utf8(v).ok())
-                        .and_then(|v| v.parse::<i64>().ok())
-                        // The OK packet carries a negative explicit id as
-                        // its two's complement, as MariaDB does.
-                        .map(|id| id as u64)
-                })
-                .collect();
-            ids
-        }
-        QueryResult::Ok {
-            affected_rows,
-            warnings: 0,
-            ..
-        } if !returning && affected_rows == rows as u64 => Some(vec![0; rows]),
-        _ => None,
-    };
     let Some(ids) = ids else {
-        return match finish(io, b"ROLLBACK").await {
+        return match finish(io, ROLLBACK).await {
             Ok(_) => BatchRun::NotApplied("error, warnings or unexpected result"),
-            Err(e) => BatchRun::LostBeforeCommit(e),
+            Err(e) => BatchRun::NotCommitted(e),
         };
     };
+    // The rows queued behind may execute while the commit reaches disk.
     in_flight.committing();
-    match finish(io, b"COMMIT").await {
+    match finish(io, COMMIT).await {
         Ok(QueryResult::Ok { .. }) => BatchRun::Committed(ids),
         Ok(_) => BatchRun::NotApplied("commit failed"),
         Err(e) => BatchRun::Unknown(e),
     }
 }
 
+/// One insert id per row from a clean INSERT's result (0 for every row
+/// of a table without AUTO_INCREMENT), or `None` if the result is not
+/// what a batch of `rows` rows gives.
+fn ids_of(insert: &QueryResult, returning: bool, rows: usize) -> Option<Vec<u64>> {
+    match insert {
+        QueryResult::Rows {
+            rows: got,
+            warnings: 0,
+            ..
+        } if returning && got.len() == rows => got
+            .iter()
+            .map(|r| {
+                r.first()
+                    .and_then(|v| v.as_deref())
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    // The OK packet carries a negative explicit id as its
+                    // two's complement, as MariaDB does.
+                    .map(|id| id as u64)
+            })
+            .collect(),
+        QueryResult::Ok {
+            affected_rows,
+            warnings: 0,
+            ..
+        } if !returning && *affected_rows == rows as u64 => Some(vec![0; rows]),
+        _ => None,
+    }
+}
+
+fn unexpected(detail: &'static str) -> SessionError {
+    SessionError::protocol(crate::error::Peer::Backend)(sluice_protocol::ProtocolError::Malformed {
+        what: "batch",
+        detail: detail.into(),
+    })
+}
+
 async fn finish(io: &mut SessionIo<'_>, sql: &[u8]) -> Result<QueryResult, SessionError> {
-    let mut out = Vec::with_capacity(16);
+    let mut out = Vec::with_capacity(sql.len() + 8);
     encode_query(&mut out, sql);
     io.backend.write_all(&out).await?;
     read_result(io.backend, io.caps).await

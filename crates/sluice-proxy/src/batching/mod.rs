@@ -292,7 +292,13 @@ impl SessionBatching {
                 self.ctx.stats.on_isolated();
                 self.run_alone(io, packet).await?;
             }
-            Ok(Assignment::Done(MemberResult::Unknown)) | Err(_) => {
+            Ok(Assignment::Done(MemberResult::Unknown)) => {
+                // Counted by the leader, with every row of the batch.
+                self.answer_unknown(io).await?;
+            }
+            Err(_) => {
+                // The leader went away without a word.
+                self.ctx.stats.on_outcome_unknown();
                 self.answer_unknown(io).await?;
             }
         }
@@ -481,8 +487,7 @@ impl SessionBatching {
     }
 
     async fn answer_unknown(&mut self, io: &mut SessionIo<'_>) -> Result<(), SessionError> {
-        self.ctx.stats.on_outcome_unknown();
-        let message = "Sluice lost the server connection while committing the batch \
+        let message = "Sluice lost the server connection while running the batch \
                        that held this INSERT: whether the row was written is unknown";
         let mut out = Vec::new();
         encode_packet(
