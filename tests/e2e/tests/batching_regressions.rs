@@ -234,3 +234,30 @@ async fn completion_type_does_not_change_how_a_batch_ends() {
     .await;
     comparison.assert_batches_committed(1);
 }
+
+/// With `sql_notes = 0` the server neither counts nor lists notes, so a
+/// batch led by such a session would hide from the others the notes
+/// their rows raise (here: a DECIMAL value rounded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_notes_is_part_of_the_key() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..32)
+        .map(|i| {
+            Client::root("app")
+                .sql(format!("SET SESSION sql_notes = {}", i % 2))
+                .sql(format!("INSERT INTO t (tag, d) VALUES ('n{i}', 1.555)"))
+                .sql("SHOW WARNINGS")
+                .sql(format!("INSERT INTO t (tag, d) VALUES ('m{i}', 2.5)"))
+        })
+        .collect();
+    let setup = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+        tag VARCHAR(20) NOT NULL UNIQUE, d DECIMAL(4,2)) ENGINE=InnoDB";
+    let comparison = differential::differential(
+        &db,
+        &sluice,
+        &scenario(setup, clients, &["SELECT tag, d FROM app.t ORDER BY tag"]),
+    )
+    .await;
+    comparison.assert_batches_committed(1);
+}

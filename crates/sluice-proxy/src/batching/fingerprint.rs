@@ -23,7 +23,8 @@ const FINGERPRINT_SQL: &str = "SELECT @@session.sql_mode, @@session.time_zone, \
     DATABASE(), CURRENT_USER(), CURRENT_ROLE(), \
     @@session.tx_read_only, @@session.gtid_seq_no, \
     @@session.sql_log_bin, @@session.binlog_format, @@session.server_id, \
-    @@session.gtid_domain_id, @@session.skip_replication";
+    @@session.gtid_domain_id, @@session.skip_replication, \
+    @@session.sql_notes, @@session.sql_warnings";
 
 /// Index of `@@insert_id` (a pending forced id makes the session
 /// unbatchable) and of the pinned-timestamp test.
