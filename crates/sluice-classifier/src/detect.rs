@@ -237,10 +237,11 @@ fn set_kind(code: &Code<'_>, start: usize) -> Kind {
             }
         }
     }
-    if at(1, "TRANSACTION")
-        || (at(2, "TRANSACTION") && (at(1, "SESSION") || at(1, "GLOBAL") || at(1, "LOCAL")))
-    {
-        return Kind::Transaction(TransactionKind::SetTransaction);
+    if at(1, "TRANSACTION") {
+        return Kind::Transaction(TransactionKind::SetTransaction { next_only: true });
+    }
+    if at(2, "TRANSACTION") && (at(1, "SESSION") || at(1, "GLOBAL") || at(1, "LOCAL")) {
+        return Kind::Transaction(TransactionKind::SetTransaction { next_only: false });
     }
     if at(1, "NAMES") || at(1, "CHARSET") || (at(1, "CHARACTER") && at(2, "SET")) {
         return Kind::Session(SessionKind::SetNames);

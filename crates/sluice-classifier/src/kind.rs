@@ -73,7 +73,11 @@ pub enum TransactionKind {
     /// `SET autocommit = …`; the value when it is a plain literal.
     SetAutocommit(Option<bool>),
     /// `SET [SESSION | GLOBAL] TRANSACTION …`
-    SetTransaction,
+    SetTransaction {
+        /// No scope given: the characteristics apply to the session's
+        /// next transaction only (an autocommit statement counts).
+        next_only: bool,
+    },
 }
 
 /// Kinds of session changes.

@@ -220,8 +220,8 @@ fn cases() -> Vec<(&'static str, Kind, E)> {
         ("SET SESSION autocommit = @x", Kind::Transaction(Tx::SetAutocommit(None)), No(N::NotInsert)),
         ("SET sql_mode = '', autocommit = 0", Kind::Transaction(Tx::SetAutocommit(Some(false))), No(N::NotInsert)),
         ("SET GLOBAL autocommit = 0", SETV, No(N::NotInsert)),
-        ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", Kind::Transaction(Tx::SetTransaction), No(N::NotInsert)),
-        ("SET SESSION TRANSACTION READ ONLY", Kind::Transaction(Tx::SetTransaction), No(N::NotInsert)),
+        ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", Kind::Transaction(Tx::SetTransaction { next_only: true }), No(N::NotInsert)),
+        ("SET SESSION TRANSACTION READ ONLY", Kind::Transaction(Tx::SetTransaction { next_only: false }), No(N::NotInsert)),
         // ---- session changes
         ("SET sql_mode = 'STRICT_ALL_TABLES'", SETV, No(N::NotInsert)),
         ("SET SESSION time_zone = '+00:00'", SETV, No(N::NotInsert)),

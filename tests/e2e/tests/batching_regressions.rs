@@ -261,3 +261,115 @@ async fn sql_notes_is_part_of_the_key() {
     .await;
     comparison.assert_batches_committed(1);
 }
+
+const DECIMALS: &str =
+    "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+    tag VARCHAR(20) NOT NULL UNIQUE, d DECIMAL(4,2), r DOUBLE, at DATETIME(6)) ENGINE=InnoDB";
+
+/// `note_verbosity = ''` (MariaDB 10.6.16 and later) hides notes like
+/// `sql_notes = 0` does: it must keep a session out of the others' batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn note_verbosity_is_part_of_the_key() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..32)
+        .map(|i| {
+            let verbosity = if i % 2 == 0 { "''" } else { "DEFAULT" };
+            Client::root("app")
+                .sql(format!("SET SESSION note_verbosity = {verbosity}"))
+                .sql(format!("INSERT INTO t (tag, d) VALUES ('n{i}', 1.555)"))
+                .sql("SHOW WARNINGS")
+                .sql(format!("INSERT INTO t (tag, d) VALUES ('m{i}', 2.5)"))
+        })
+        .collect();
+    let comparison = differential::differential(
+        &db,
+        &sluice,
+        &scenario(
+            DECIMALS,
+            clients,
+            &["SELECT tag, d FROM app.t ORDER BY tag"],
+        ),
+    )
+    .await;
+    comparison.assert_batches_committed(1);
+}
+
+/// `SET SESSION TRANSACTION READ ONLY` makes the session read-only, and a
+/// `SET TRANSACTION READ ONLY` without scope the session's next statement:
+/// either way the member's INSERT fails alone, so it must not succeed in
+/// someone else's batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_characteristics_stay_with_their_session() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..48)
+        .map(|i| {
+            let client = Client::root("app").sql(format!("INSERT INTO t (tag) VALUES ('a{i}')"));
+            match i % 3 {
+                0 => client
+                    .sql("SET SESSION TRANSACTION READ ONLY")
+                    .sql(format!("INSERT INTO t (tag) VALUES ('b{i}')"))
+                    .sql("SET SESSION TRANSACTION READ WRITE")
+                    .sql(format!("INSERT INTO t (tag) VALUES ('c{i}')")),
+                1 => client
+                    .sql("SET TRANSACTION READ ONLY")
+                    .sql(format!("INSERT INTO t (tag) VALUES ('b{i}')"))
+                    .sql(format!("INSERT INTO t (tag) VALUES ('c{i}')")),
+                _ => client
+                    .sql("DO 1")
+                    .sql(format!("INSERT INTO t (tag) VALUES ('b{i}')"))
+                    .sql(format!("INSERT INTO t (tag) VALUES ('c{i}')")),
+            }
+        })
+        .collect();
+    let comparison = differential::differential(
+        &db,
+        &sluice,
+        &scenario(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]),
+    )
+    .await;
+    comparison.assert_batches_committed(1);
+}
+
+/// A clock pinned to about now looks unpinned to the session fingerprint,
+/// and `rand_seed1`/`rand_seed2` read back as 0: a session that sets them
+/// must not have its `NOW()` or `RAND()` evaluated in another session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_clock_and_random_seed_stay_with_their_session() {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    let clients = (0..48)
+        .map(|i| {
+            let client = Client::root("app");
+            // Within the fingerprint's one-second tolerance for a pinned
+            // clock, but far enough from now to tell the two apart.
+            let (client, tag) = match i % 3 {
+                0 => (
+                    client.sql("SET timestamp = UNIX_TIMESTAMP(NOW(6)) - 0.9"),
+                    format!("p{i}"),
+                ),
+                1 => (
+                    client.sql("SET rand_seed1 = 7, rand_seed2 = 11"),
+                    format!("s{i}"),
+                ),
+                _ => (client.sql("DO 1"), format!("u{i}")),
+            };
+            client
+                .sql(format!(
+                    "INSERT INTO t (tag, r, at) VALUES ('{tag}', RAND(), NOW(6))"
+                ))
+                // Pinned: the row's time is the session's clock, to the
+                // microsecond but for the rounding of a DOUBLE.
+                .sql(format!(
+                    "SELECT ABS(TIMESTAMPDIFF(MICROSECOND, at, FROM_UNIXTIME(@@timestamp))) \
+                     < 100000 FROM t WHERE tag = '{tag}' AND tag LIKE 'p%'"
+                ))
+        })
+        .collect();
+    // Unseeded RAND() differs from run to run: compare the seeded rows.
+    let contents = ["SELECT tag, r FROM app.t WHERE tag LIKE 's%' ORDER BY tag"];
+    let comparison =
+        differential::differential(&db, &sluice, &scenario(DECIMALS, clients, &contents)).await;
+    comparison.assert_batches_committed(1);
+}

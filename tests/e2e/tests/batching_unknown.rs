@@ -163,9 +163,7 @@ async fn killed_batch_connection_leaves_every_member_an_unknown_outcome() {
     // Every commit now waits for 1000 others (or 3 s); the batch's
     // INSERT goes in and its COMMIT waits, and then its connection dies.
     direct
-        .query_drop(
-            "SET GLOBAL binlog_commit_wait_count = 1000, binlog_commit_wait_usec = 3000000",
-        )
+        .query_drop("SET GLOBAL binlog_commit_wait_count = 1000, binlog_commit_wait_usec = 3000000")
         .await
         .unwrap();
     batch_blocker.query_drop("ROLLBACK").await.unwrap();

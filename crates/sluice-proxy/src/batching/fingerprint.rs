@@ -11,7 +11,12 @@ use crate::internal::{query, QueryResult};
 use crate::io::PacketStream;
 
 /// Read once per session, and again after any statement that may have
-/// changed session settings.
+/// changed session settings. Timeouts are here because a batch runs
+/// under its leader's: a member whose own limit would have stopped its
+/// row must not see it succeed. The subquery reads the settings that only
+/// some servers have (`note_verbosity` from 10.6.16, Galera's `wsrep_*`,
+/// 11.2's `block_encryption_mode` and `character_set_collations`) without
+/// failing on the others.
 const FINGERPRINT_SQL: &str = "SELECT @@session.sql_mode, @@session.time_zone, \
     @@session.character_set_client, @@session.character_set_connection, \
     @@session.collation_connection, @@session.auto_increment_increment, \
@@ -24,7 +29,15 @@ const FINGERPRINT_SQL: &str = "SELECT @@session.sql_mode, @@session.time_zone, \
     @@session.tx_read_only, @@session.gtid_seq_no, \
     @@session.sql_log_bin, @@session.binlog_format, @@session.server_id, \
     @@session.gtid_domain_id, @@session.skip_replication, \
-    @@session.sql_notes, @@session.sql_warnings";
+    @@session.sql_notes, @@session.sql_warnings, \
+    @@session.innodb_lock_wait_timeout, @@session.lock_wait_timeout, \
+    @@session.max_statement_time, @@session.binlog_row_image, \
+    @@session.binlog_annotate_row_events, @@session.skip_parallel_replication, \
+    @@session.session_track_system_variables, \
+    (SELECT GROUP_CONCAT(VARIABLE_NAME, '=', VARIABLE_VALUE ORDER BY VARIABLE_NAME SEPARATOR ';') \
+     FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME IN \
+     ('NOTE_VERBOSITY', 'WSREP_ON', 'WSREP_SYNC_WAIT', 'WSREP_TRX_FRAGMENT_SIZE', \
+      'BLOCK_ENCRYPTION_MODE', 'CHARACTER_SET_COLLATIONS'))";
 
 /// Index of `@@insert_id` (a pending forced id makes the session
 /// unbatchable) and of the pinned-timestamp test.
@@ -35,6 +48,7 @@ const CURRENT_USER: usize = 17;
 const CHARSET_CLIENT: usize = 2;
 const READ_ONLY: usize = 19;
 const GTID_SEQ_NO: usize = 20;
+const SESSION_TRACK_VARIABLES: usize = 34;
 
 /// What the server said about a session's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,11 +104,14 @@ impl Fingerprint {
         Fingerprint {
             // A forced next id, a pinned clock, a read-only session or a
             // forced GTID sequence number all make a row's outcome
-            // depend on which session runs it.
+            // depend on which session runs it. A client that tracks
+            // `last_gtid` expects its own transaction's GTID in the OK
+            // packet, which a batch cannot give it.
             batchable: text(INSERT_ID) == b"0"
                 && text(TIMESTAMP_PINNED) == b"0"
                 && text(READ_ONLY) == b"0"
-                && text(GTID_SEQ_NO) == b"0",
+                && text(GTID_SEQ_NO) == b"0"
+                && !tracks_last_gtid(text(SESSION_TRACK_VARIABLES)),
             no_auto_value_on_zero: modes.contains(&"NO_AUTO_VALUE_ON_ZERO"),
             no_backslash_escapes: modes.contains(&"NO_BACKSLASH_ESCAPES"),
             database: row.get(DATABASE).cloned().flatten().map(Arc::from),
@@ -103,6 +120,14 @@ impl Fingerprint {
             bytes: Arc::from(bytes),
         }
     }
+}
+
+/// `session_track_system_variables` names `last_gtid`, or `*` (all).
+fn tracks_last_gtid(tracked: &[u8]) -> bool {
+    tracked.split(|&b| b == b',').any(|name| {
+        let name = name.trim_ascii();
+        name == b"*" || name.eq_ignore_ascii_case(b"last_gtid")
+    })
 }
 
 #[cfg(test)]
@@ -133,5 +158,20 @@ mod tests {
             Fingerprint::from_row(&row("", "0", "0")).bytes,
             Fingerprint::from_row(&row("ANSI", "0", "0")).bytes
         );
+    }
+
+    #[test]
+    fn sessions_tracking_last_gtid_are_not_batched() {
+        assert!(tracks_last_gtid(b"autocommit, last_gtid"));
+        assert!(tracks_last_gtid(b"*"));
+        assert!(tracks_last_gtid(b"LAST_GTID"));
+        assert!(!tracks_last_gtid(b"autocommit,character_set_client"));
+        assert!(!tracks_last_gtid(b""));
+        let mut tracked = row("", "0", "0");
+        tracked.resize(SESSION_TRACK_VARIABLES, Some(b"0".to_vec()));
+        tracked.push(Some(b"autocommit,last_gtid".to_vec()));
+        assert!(!Fingerprint::from_row(&tracked).batchable);
+        tracked[SESSION_TRACK_VARIABLES] = Some(b"autocommit".to_vec());
+        assert!(Fingerprint::from_row(&tracked).batchable);
     }
 }

@@ -203,17 +203,27 @@ async fn run_batch(
         };
     }
     let Some(ids) = ids else {
-        return match finish(io, ROLLBACK).await {
-            Ok(_) => BatchRun::NotApplied("error, warnings or unexpected result"),
-            Err(e) => BatchRun::NotCommitted(e),
-        };
+        return roll_back(io, "error, warnings or unexpected result").await;
     };
     // The rows queued behind may execute while the commit reaches disk.
     in_flight.committing();
     match finish(io, COMMIT).await {
         Ok(QueryResult::Ok { .. }) => BatchRun::Committed(ids),
-        Ok(_) => BatchRun::NotApplied("commit failed"),
+        // A failed COMMIT (a Galera certification conflict, say) has
+        // rolled back; the ROLLBACK makes sure no transaction stays open.
+        Ok(_) => roll_back(io, "commit failed").await,
         Err(e) => BatchRun::Unknown(e),
+    }
+}
+
+/// Rolls the batch back; the members then run alone. If even that fails,
+/// the leader's session ends, and the server rolls back as the
+/// connection closes.
+async fn roll_back(io: &mut SessionIo<'_>, why: &'static str) -> BatchRun {
+    match finish(io, ROLLBACK).await {
+        Ok(QueryResult::Ok { .. }) => BatchRun::NotApplied(why),
+        Ok(_) => BatchRun::NotCommitted(unexpected("ROLLBACK failed")),
+        Err(e) => BatchRun::NotCommitted(e),
     }
 }
 

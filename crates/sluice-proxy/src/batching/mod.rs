@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_batch::{BatchManager, BatchSettings};
-use sluice_classifier::{Classification, Classifier, EscapeMode, Kind, OtherKind, SessionKind};
+use sluice_classifier::{
+    Classification, Classifier, EscapeMode, Kind, OtherKind, SessionKind, TransactionKind,
+};
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::Command;
 use sluice_protocol::ok::{err_payload, ok_payload};
@@ -155,8 +157,12 @@ pub(crate) struct SessionBatching {
     pub(crate) ctx: Arc<BatchContext>,
     /// `None` until read, and again after anything that may change it.
     fingerprint: Option<Fingerprint>,
-    /// The session may hold temporary tables or table locks: never batch.
+    /// The session may hold temporary tables or table locks, or has
+    /// pinned its clock or random seed: never batch.
     tainted: bool,
+    /// A `SET TRANSACTION` without scope waits for the session's next
+    /// transaction, which must run on the session's own connection.
+    next_transaction_set: bool,
     owed: Owed,
     /// The server is too old for `INSERT … RETURNING`.
     unsupported: bool,
@@ -221,6 +227,7 @@ impl SessionBatching {
             ctx,
             fingerprint: None,
             tainted: false,
+            next_transaction_set: false,
             owed: Owed::default(),
             unsupported,
         }
@@ -340,6 +347,10 @@ impl SessionBatching {
         }
         if self.tainted {
             self.ctx.stats.unbatched("session_state");
+            return Ok(None);
+        }
+        if self.next_transaction_set {
+            self.ctx.stats.unbatched("next_transaction_characteristics");
             return Ok(None);
         }
         let hint = classification.hints.batch_ms;
@@ -581,6 +592,7 @@ impl SessionBatching {
             Some(C::ChangeUser) | Some(C::ResetConnection) => {
                 self.fingerprint = None;
                 self.tainted = false;
+                self.next_transaction_set = false;
                 self.owed = Owed::default();
             }
             Some(
@@ -602,8 +614,28 @@ impl SessionBatching {
 
     fn after_sql(&mut self, sql: &[u8]) {
         let classification: Classification = self.ctx.classifier.classify(sql);
+        let next_only = match &classification.kind {
+            Kind::Transaction(TransactionKind::SetTransaction { next_only }) => *next_only,
+            Kind::Transaction(_) => false,
+            // One hidden in a multi-statement text.
+            _ => sets_next_transaction(sql),
+        };
+        if next_only {
+            self.next_transaction_set = true;
+        } else if matches!(
+            classification.kind,
+            Kind::Write(_)
+                | Kind::Transaction(TransactionKind::Begin | TransactionKind::Start { .. })
+        ) {
+            // This statement's transaction took the characteristics.
+            self.next_transaction_set = false;
+        }
         match &classification.kind {
             Kind::Read(_) | Kind::Write(_) => {}
+            Kind::Transaction(TransactionKind::SetTransaction { .. }) => {
+                // `SET SESSION TRANSACTION READ ONLY` changes tx_read_only.
+                self.fingerprint = None;
+            }
             Kind::Transaction(_) => {}
             Kind::Ddl(_) => {
                 self.ctx.facts.forget_all();
@@ -631,15 +663,114 @@ impl SessionBatching {
         if routines::may_call_routine(sql) {
             self.fingerprint = None;
         }
-        // A temporary table or lock hidden in a multi-statement text.
-        if mentions(sql, b"TEMPORARY") || mentions(sql, b"LOCK TABLES") {
+        // A temporary table or lock hidden in a multi-statement text; a
+        // global read lock or backup stage, which a batch from another
+        // session would wait on; a pinned clock or random seed, which the
+        // fingerprint cannot see once the server reads them back (a clock
+        // pinned to about now looks unpinned, the seeds read as 0).
+        if mentions(sql, b"TEMPORARY")
+            || mentions(sql, b"LOCK TABLES")
+            || mentions(sql, b"READ LOCK")
+            || mentions(sql, b"FOR EXPORT")
+            || mentions(sql, b"BACKUP STAGE")
+            || PINNING_VARIABLES
+                .iter()
+                .any(|name| assigns_system_variable(sql, name))
+        {
             self.tainted = true;
             self.fingerprint = None;
         }
     }
 }
 
+/// Session variables that pin what a row's functions return.
+const PINNING_VARIABLES: [&[u8]; 3] = [b"timestamp", b"rand_seed1", b"rand_seed2"];
+
+/// Whether `sql` holds `name = …` or `name := …` for the system variable
+/// `name` (bare, or after `@@`, `@@session.` and the like, but not the
+/// user variable `@name`).
+fn assigns_system_variable(sql: &[u8], name: &[u8]) -> bool {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    let mut from = 0;
+    while let Some(at) = scan::find_ignore_case(&sql[from..], name) {
+        let start = from + at;
+        let end = start + name.len();
+        from = start + 1;
+        let before = start.checked_sub(1).map(|i| sql[i]);
+        let user_variable = before == Some(b'@') && (start < 2 || sql[start - 2] != b'@');
+        if before.is_some_and(is_word) || user_variable {
+            continue;
+        }
+        let rest = &sql[end..];
+        let rest = &rest[rest.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
+        if rest.first() == Some(&b'=') || rest.starts_with(b":=") {
+            return true;
+        }
+    }
+    false
+}
+
 fn mentions(sql: &[u8], word: &[u8]) -> bool {
-    sql.windows(word.len())
-        .any(|w| w.eq_ignore_ascii_case(word))
+    scan::find_ignore_case(sql, word).is_some()
+}
+
+/// Whether `sql` holds `SET TRANSACTION` (no scope) somewhere.
+fn sets_next_transaction(sql: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = scan::find_ignore_case(&sql[from..], b"TRANSACTION") {
+        let before = sql[..from + at].trim_ascii_end();
+        if before.len() >= 3 && before[before.len() - 3..].eq_ignore_ascii_case(b"SET") {
+            let prior = before.len().checked_sub(4).map(|i| sql[i]);
+            if !prior.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return true;
+            }
+        }
+        from += at + 1;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{assigns_system_variable, sets_next_transaction};
+
+    #[test]
+    fn finds_assignments_of_pinning_variables() {
+        for sql in [
+            "SET timestamp = 1",
+            "set @@timestamp:=UNIX_TIMESTAMP()",
+            "SET @@session.TIMESTAMP=5",
+            "SET SESSION timestamp = 7, sql_mode = ''",
+            "SET sql_mode = '', rand_seed1 = 1",
+        ] {
+            let found = [&b"timestamp"[..], b"rand_seed1"]
+                .iter()
+                .any(|name| assigns_system_variable(sql.as_bytes(), name));
+            assert!(found, "{sql}");
+        }
+        for sql in [
+            "SET @timestamp = 1",
+            "SET explicit_defaults_for_timestamp = 1",
+            "SELECT @@timestamp",
+            "SET timestamp_x = 1",
+            "INSERT INTO t (ts) VALUES (CURRENT_TIMESTAMP)",
+        ] {
+            assert!(
+                !assigns_system_variable(sql.as_bytes(), b"timestamp"),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn finds_set_transaction_without_scope() {
+        assert!(sets_next_transaction(b"SET TRANSACTION READ ONLY"));
+        assert!(sets_next_transaction(b"DO 1; set\n transaction read only"));
+        assert!(!sets_next_transaction(b"SET SESSION TRANSACTION READ ONLY"));
+        assert!(!sets_next_transaction(b"START TRANSACTION"));
+        assert!(!sets_next_transaction(
+            b"INSERT INTO t VALUES ('transaction')"
+        ));
+        assert!(!sets_next_transaction(b"SELECT 1 AS offset TRANSACTION"));
+    }
 }
