@@ -6,8 +6,10 @@
 //! is committed only if it succeeded for every row without a warning.
 //! Otherwise it is rolled back and every member runs its own statement
 //! alone, on its own connection, and gets the server's own answer (error,
-//! warnings and all). A row is never applied twice, and only a
-//! connection lost during COMMIT leaves an outcome unknown.
+//! warnings and all). The server makes that decision itself, in a
+//! statement sent in the same write as the INSERT, and says which way it
+//! went. A row is never applied twice; a connection lost after the batch
+//! was sent and before the server's answer leaves the outcome unknown.
 
 use sluice_batch::BatchManager;
 
@@ -50,10 +52,11 @@ enum BatchRun {
     Committed(Vec<u64>),
     /// Rolled back or never applied: everyone runs alone.
     NotApplied(&'static str),
-    /// The connection failed during COMMIT, or the server's answer made
-    /// no sense: it may or may not have committed.
+    /// The connection failed after the batch was sent, or the server's
+    /// answer made no sense: it may or may not have committed.
     Unknown(SessionError),
-    /// The connection failed before COMMIT: the server rolls back.
+    /// The batch could not be sent, or its rollback failed: the server
+    /// rolls back as the connection closes.
     NotCommitted(SessionError),
 }
 
@@ -162,10 +165,22 @@ fn build_statement(candidate: &Candidate, packet: &Packet, others: &[Member]) ->
 /// under `sql_mode = ORACLE`.
 const OPEN: &[u8] = b"START TRANSACTION";
 
-/// End the batch's transaction. `NO CHAIN NO RELEASE` overrides the
+/// Sent in the same write as the INSERT, so the server commits without
+/// waiting for another round trip. `@@warning_count` still holds the
+/// INSERT's errors and warnings (a statement that uses no table keeps
+/// them), so the batch commits only if every row went in cleanly. The
+/// rollback branch raises [`ROLLED_BACK`]: which branch ran is the
+/// server's word, not a guess. `NO CHAIN NO RELEASE` overrides the
 /// session's `completion_type`, which could otherwise open a new
 /// transaction or close the connection.
-const COMMIT: &[u8] = b"COMMIT AND NO CHAIN NO RELEASE";
+const SETTLE: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; \
+    ELSE ROLLBACK AND NO CHAIN NO RELEASE; \
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sluice: batch rolled back'; END IF";
+
+/// What [`SETTLE`]'s rollback branch raises: ER_SIGNAL_EXCEPTION, 45000.
+const ROLLED_BACK: (u16, &[u8; 5]) = (1644, b"45000");
+
+/// Ends the transaction when [`SETTLE`] itself failed.
 const ROLLBACK: &[u8] = b"ROLLBACK AND NO CHAIN NO RELEASE";
 
 async fn run_batch(
@@ -175,22 +190,34 @@ async fn run_batch(
     rows: usize,
     in_flight: &mut InFlight<'_>,
 ) -> BatchRun {
-    let mut out = Vec::with_capacity(sql.len() + OPEN.len() + 16);
+    let mut out = Vec::with_capacity(sql.len() + OPEN.len() + SETTLE.len() + 16);
     encode_query(&mut out, OPEN);
     encode_query(&mut out, sql);
-    // Until COMMIT is sent, a lost connection means the server rolls back.
+    encode_query(&mut out, SETTLE);
     if let Err(e) = io.backend.write_all(&out).await {
+        // The settling statement is the last bytes written: the server
+        // cannot have run it, and rolls back as the connection closes.
         return BatchRun::NotCommitted(e);
     }
+    // From here on the server may have committed whatever is not read.
     let opened = match read_result(io.backend, io.caps).await {
         Ok(r) => matches!(r, QueryResult::Ok { .. }),
-        Err(e) => return BatchRun::NotCommitted(e),
+        Err(e) => return BatchRun::Unknown(e),
     };
     let insert = match read_result(io.backend, io.caps).await {
         Ok(r) => r,
-        Err(e) => return BatchRun::NotCommitted(e),
+        Err(e) => return BatchRun::Unknown(e),
     };
     let ids = ids_of(&insert, returning, rows);
+    if ids.is_some() {
+        // The server is committing: the rows queued behind may execute
+        // while the commit reaches disk.
+        in_flight.committing();
+    }
+    let settled = match read_result(io.backend, io.caps).await {
+        Ok(r) => r,
+        Err(e) => return BatchRun::Unknown(e),
+    };
     if !opened {
         // The INSERT ran in autocommit mode, so it stands as it is. This
         // cannot happen in an autocommit-idle session.
@@ -202,17 +229,17 @@ async fn run_batch(
             )),
         };
     }
-    let Some(ids) = ids else {
-        return roll_back(io, "error, warnings or unexpected result").await;
-    };
-    // The rows queued behind may execute while the commit reaches disk.
-    in_flight.committing();
-    match finish(io, COMMIT).await {
-        Ok(QueryResult::Ok { .. }) => BatchRun::Committed(ids),
-        // A failed COMMIT (a Galera certification conflict, say) has
-        // rolled back; the ROLLBACK makes sure no transaction stays open.
-        Ok(_) => roll_back(io, "commit failed").await,
-        Err(e) => BatchRun::Unknown(e),
+    match settled {
+        QueryResult::Ok { .. } => match ids {
+            Some(ids) => BatchRun::Committed(ids),
+            None => BatchRun::Unknown(unexpected("committed, but not one id per row")),
+        },
+        QueryResult::Err(e) if (e.code, &e.sql_state) == (ROLLED_BACK.0, ROLLED_BACK.1) => {
+            BatchRun::NotApplied("error or warnings")
+        }
+        // The settling statement failed (a Galera certification conflict
+        // at COMMIT, say): make sure no transaction stays open.
+        _ => roll_back(io, "commit failed").await,
     }
 }
 
