@@ -255,7 +255,8 @@ impl Metrics {
         let outcome_unknown = f.counter(
             "sluice_write_outcome_unknown_total",
             "Rows whose outcome Sluice could not determine (backend connection lost \
-             during the batch's COMMIT); their clients got an error saying so.",
+             after the batch and its commit were sent); their clients got an error \
+             saying so.",
         )?;
         let client_connections =
             f.int_gauge("sluice_client_connections", "Client connections open now.")?;
