@@ -663,24 +663,33 @@ impl SessionBatching {
         if routines::may_call_routine(sql) {
             self.fingerprint = None;
         }
-        // A temporary table or lock hidden in a multi-statement text; a
-        // global read lock or backup stage, which a batch from another
-        // session would wait on; a pinned clock or random seed, which the
-        // fingerprint cannot see once the server reads them back (a clock
-        // pinned to about now looks unpinned, the seeds read as 0).
-        if mentions(sql, b"TEMPORARY")
-            || mentions(sql, b"LOCK TABLES")
-            || mentions(sql, b"READ LOCK")
-            || mentions(sql, b"FOR EXPORT")
-            || mentions(sql, b"BACKUP STAGE")
-            || PINNING_VARIABLES
-                .iter()
-                .any(|name| assigns_system_variable(sql, name))
-        {
+        if taints_session(&classification.kind, sql) {
             self.tainted = true;
             self.fingerprint = None;
         }
     }
+}
+
+/// Whether `sql` leaves the session in a state no fingerprint shows, for
+/// good: a temporary table or table lock (also hidden in a
+/// multi-statement text); a global read lock or backup stage, which a
+/// batch from another session would wait on; a pinned clock or random
+/// seed, which the server reads back as if unset (a clock pinned to about
+/// now looks unpinned, the seeds read as 0). The last two are not looked
+/// for in a single read or write, where `timestamp = …` is a column.
+fn taints_session(kind: &Kind, sql: &[u8]) -> bool {
+    if mentions(sql, b"TEMPORARY") || mentions(sql, b"LOCK TABLES") {
+        return true;
+    }
+    let single_read_or_write =
+        matches!(kind, Kind::Read(_) | Kind::Write(_)) && !sql.contains(&b';');
+    !single_read_or_write
+        && (mentions(sql, b"READ LOCK")
+            || mentions(sql, b"FOR EXPORT")
+            || mentions(sql, b"BACKUP STAGE")
+            || PINNING_VARIABLES
+                .iter()
+                .any(|name| assigns_system_variable(sql, name)))
 }
 
 /// Session variables that pin what a row's functions return.
@@ -732,7 +741,26 @@ fn sets_next_transaction(sql: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{assigns_system_variable, sets_next_transaction};
+    use super::{assigns_system_variable, sets_next_transaction, taints_session};
+    use sluice_classifier::Classifier;
+
+    #[test]
+    fn pinning_and_global_locks_taint_but_a_timestamp_column_does_not() {
+        let classifier = Classifier::default();
+        let taints = |sql: &str| {
+            let kind = classifier.classify(sql.as_bytes()).kind;
+            taints_session(&kind, sql.as_bytes())
+        };
+        assert!(taints("SET timestamp = 1700000000"));
+        assert!(taints("SET @@session.rand_seed2 = 3"));
+        assert!(taints("SELECT 1; SET timestamp = 5"));
+        assert!(taints("FLUSH TABLES WITH READ LOCK"));
+        assert!(taints("BACKUP STAGE START"));
+        assert!(taints("CREATE TEMPORARY TABLE t (a INT)"));
+        assert!(!taints("UPDATE t SET timestamp = NOW() WHERE id = 1"));
+        assert!(!taints("SELECT * FROM t WHERE timestamp = 5"));
+        assert!(!taints("SET sql_mode = ''"));
+    }
 
     #[test]
     fn finds_assignments_of_pinning_variables() {
