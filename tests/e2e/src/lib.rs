@@ -262,6 +262,18 @@ pub async fn query_strings(
     Ok(rows.into_iter().map(row_strings).collect())
 }
 
+/// `SHOW SLUICE STATUS` as a map of name to value.
+pub async fn sluice_status(
+    conn: &mut mysql_async::Conn,
+) -> std::collections::HashMap<String, String> {
+    use mysql_async::prelude::Queryable;
+    conn.query::<(String, String), _>("SHOW SLUICE STATUS")
+        .await
+        .expect("SHOW SLUICE STATUS")
+        .into_iter()
+        .collect()
+}
+
 /// A row's values rendered as strings (bytes lossily as UTF-8), NULL as None.
 pub fn row_strings(row: mysql_async::Row) -> Vec<Option<String>> {
     row.unwrap()

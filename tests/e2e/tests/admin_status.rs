@@ -1,18 +1,8 @@
 //! `SHOW SLUICE STATUS` answers from Sluice itself with figures that move
 //! with real traffic.
 
-use std::collections::HashMap;
-
 use mysql_async::prelude::Queryable;
-use sluice_e2e::{direct_mode, MariaDb, Sluice};
-
-async fn status(conn: &mut mysql_async::Conn) -> HashMap<String, String> {
-    conn.query::<(String, String), _>("SHOW SLUICE STATUS")
-        .await
-        .expect("SHOW SLUICE STATUS")
-        .into_iter()
-        .collect()
-}
+use sluice_e2e::{direct_mode, sluice_status, MariaDb, Sluice};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_sluice_status_counts_batches() {
@@ -32,7 +22,7 @@ async fn show_sluice_status_counts_batches() {
     let mut admin = mysql_async::Conn::new(sluice.root_opts().db_name(Some("app")))
         .await
         .unwrap();
-    let before = status(&mut admin).await;
+    let before = sluice_status(&mut admin).await;
     assert_eq!(before["batching_enabled"], "1");
     assert_eq!(before["batches"], "0");
     // Warm the table facts, then 16 clients insert at once, three times.
@@ -55,7 +45,7 @@ async fn show_sluice_status_counts_batches() {
     for t in tasks {
         t.await.unwrap();
     }
-    let after = status(&mut admin).await;
+    let after = sluice_status(&mut admin).await;
     let batches: u64 = after["batches"].parse().unwrap();
     let rows: u64 = after["rows_batched"].parse().unwrap();
     assert!(batches >= 1, "{after:?}");

@@ -14,6 +14,17 @@ fn scenario(setup: &str, clients: Vec<Client>, contents: &[&str]) -> Scenario {
     }
 }
 
+/// Runs `clients` alone and then concurrently through a batching Sluice,
+/// each on a fresh MariaDB, requires equal results, and requires that
+/// some batch committed (so the scenario really shared batches).
+async fn batched_like_alone(setup: &str, clients: Vec<Client>, contents: &[&str]) {
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    differential::differential(&db, &sluice, &scenario(setup, clients, contents))
+        .await
+        .assert_batches_committed(1);
+}
+
 const T: &str = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
     tag VARCHAR(20) NOT NULL UNIQUE) ENGINE=InnoDB AUTO_INCREMENT=1000; \
     INSERT INTO app.t (id, tag) VALUES (1, 'existing')";
@@ -186,8 +197,6 @@ async fn binlog_tags(db: &MariaDb) -> Vec<String> {
 /// transaction, so the batch must open its transaction another way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oracle_sql_mode_sessions_batch_exactly() {
-    let db = MariaDb::start().await;
-    let sluice = batching_sluice(&db).await;
     let clients = (0..32)
         .map(|i| {
             Client::root("app")
@@ -199,13 +208,7 @@ async fn oracle_sql_mode_sessions_batch_exactly() {
                 .sql("SHOW WARNINGS")
         })
         .collect();
-    let comparison = differential::differential(
-        &db,
-        &sluice,
-        &scenario(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]),
-    )
-    .await;
-    comparison.assert_batches_committed(1);
+    batched_like_alone(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]).await;
 }
 
 /// `completion_type` changes what a plain `COMMIT` does: `CHAIN` opens a
@@ -213,8 +216,6 @@ async fn oracle_sql_mode_sessions_batch_exactly() {
 /// its transaction the same way whatever the leader's session says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completion_type_does_not_change_how_a_batch_ends() {
-    let db = MariaDb::start().await;
-    let sluice = batching_sluice(&db).await;
     let clients = (0..32)
         .map(|i| {
             let mode = ["NO_CHAIN", "CHAIN", "RELEASE"][i % 3];
@@ -226,13 +227,7 @@ async fn completion_type_does_not_change_how_a_batch_ends() {
                 .sql(format!("INSERT INTO t (tag) VALUES ('e{i}')"))
         })
         .collect();
-    let comparison = differential::differential(
-        &db,
-        &sluice,
-        &scenario(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]),
-    )
-    .await;
-    comparison.assert_batches_committed(1);
+    batched_like_alone(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]).await;
 }
 
 /// With `sql_notes = 0` the server neither counts nor lists notes, so a
@@ -240,8 +235,6 @@ async fn completion_type_does_not_change_how_a_batch_ends() {
 /// their rows raise (here: a DECIMAL value rounded).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_notes_is_part_of_the_key() {
-    let db = MariaDb::start().await;
-    let sluice = batching_sluice(&db).await;
     let clients = (0..32)
         .map(|i| {
             Client::root("app")
@@ -253,13 +246,7 @@ async fn sql_notes_is_part_of_the_key() {
         .collect();
     let setup = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
         tag VARCHAR(20) NOT NULL UNIQUE, d DECIMAL(4,2)) ENGINE=InnoDB";
-    let comparison = differential::differential(
-        &db,
-        &sluice,
-        &scenario(setup, clients, &["SELECT tag, d FROM app.t ORDER BY tag"]),
-    )
-    .await;
-    comparison.assert_batches_committed(1);
+    batched_like_alone(setup, clients, &["SELECT tag, d FROM app.t ORDER BY tag"]).await;
 }
 
 const DECIMALS: &str =
@@ -270,8 +257,6 @@ const DECIMALS: &str =
 /// `sql_notes = 0` does: it must keep a session out of the others' batches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn note_verbosity_is_part_of_the_key() {
-    let db = MariaDb::start().await;
-    let sluice = batching_sluice(&db).await;
     let clients = (0..32)
         .map(|i| {
             let verbosity = if i % 2 == 0 { "''" } else { "DEFAULT" };
@@ -282,17 +267,12 @@ async fn note_verbosity_is_part_of_the_key() {
                 .sql(format!("INSERT INTO t (tag, d) VALUES ('m{i}', 2.5)"))
         })
         .collect();
-    let comparison = differential::differential(
-        &db,
-        &sluice,
-        &scenario(
-            DECIMALS,
-            clients,
-            &["SELECT tag, d FROM app.t ORDER BY tag"],
-        ),
+    batched_like_alone(
+        DECIMALS,
+        clients,
+        &["SELECT tag, d FROM app.t ORDER BY tag"],
     )
     .await;
-    comparison.assert_batches_committed(1);
 }
 
 /// `SET SESSION TRANSACTION READ ONLY` makes the session read-only, and a
@@ -301,8 +281,6 @@ async fn note_verbosity_is_part_of_the_key() {
 /// someone else's batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transaction_characteristics_stay_with_their_session() {
-    let db = MariaDb::start().await;
-    let sluice = batching_sluice(&db).await;
     let clients = (0..48)
         .map(|i| {
             let client = Client::root("app").sql(format!("INSERT INTO t (tag) VALUES ('a{i}')"));
@@ -323,13 +301,7 @@ async fn transaction_characteristics_stay_with_their_session() {
             }
         })
         .collect();
-    let comparison = differential::differential(
-        &db,
-        &sluice,
-        &scenario(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]),
-    )
-    .await;
-    comparison.assert_batches_committed(1);
+    batched_like_alone(T, clients, &["SELECT tag FROM app.t ORDER BY tag"]).await;
 }
 
 /// A clock pinned to about now looks unpinned to the session fingerprint,
@@ -337,8 +309,6 @@ async fn transaction_characteristics_stay_with_their_session() {
 /// must not have its `NOW()` or `RAND()` evaluated in another session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinned_clock_and_random_seed_stay_with_their_session() {
-    let db = MariaDb::start().await;
-    let sluice = batching_sluice(&db).await;
     let clients = (0..48)
         .map(|i| {
             let client = Client::root("app");
@@ -369,7 +339,5 @@ async fn pinned_clock_and_random_seed_stay_with_their_session() {
         .collect();
     // Unseeded RAND() differs from run to run: compare the seeded rows.
     let contents = ["SELECT tag, r FROM app.t WHERE tag LIKE 's%' ORDER BY tag"];
-    let comparison =
-        differential::differential(&db, &sluice, &scenario(DECIMALS, clients, &contents)).await;
-    comparison.assert_batches_committed(1);
+    batched_like_alone(DECIMALS, clients, &contents).await;
 }

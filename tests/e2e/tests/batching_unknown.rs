@@ -4,11 +4,10 @@
 //! count every row, the batch is all or nothing, and Sluice goes on
 //! serving.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use sluice_e2e::{direct_mode, MariaDb, Sluice};
+use sluice_e2e::{direct_mode, sluice_status, MariaDb, Sluice};
 
 const MEMBERS: usize = 8;
 /// MariaDB's ER_ERROR_DURING_COMMIT, which Sluice uses for "unknown".
@@ -67,20 +66,12 @@ async fn wait_committing(direct: &mut mysql_async::Conn, id: u64) -> bool {
 async fn wait_queued(admin: &mut mysql_async::Conn, rows: usize) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if status(admin).await["queue_depth"] == rows.to_string() {
+        if sluice_status(admin).await["queue_depth"] == rows.to_string() {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
-}
-
-async fn status(conn: &mut mysql_async::Conn) -> HashMap<String, String> {
-    conn.query::<(String, String), _>("SHOW SLUICE STATUS")
-        .await
-        .expect("SHOW SLUICE STATUS")
-        .into_iter()
-        .collect()
 }
 
 /// When the batch's connection is killed.
@@ -174,7 +165,7 @@ async fn lose_the_batch_connection(stage: Stage) {
     assert!(
         wait_queued(&mut admin, MEMBERS).await,
         "the members' rows never queued: {:?}",
-        status(&mut admin).await
+        sluice_status(&mut admin).await
     );
 
     // The lone row goes in; the members leave as one batch and wait on 'm0'.
@@ -216,7 +207,7 @@ async fn lose_the_batch_connection(stage: Stage) {
         }
     }
     assert_eq!(unknown, MEMBERS);
-    let after = status(&mut admin).await;
+    let after = sluice_status(&mut admin).await;
     assert_eq!(after["outcome_unknown"], MEMBERS.to_string(), "{after:?}");
     direct
         .query_drop("SET GLOBAL binlog_commit_wait_count = 0")
