@@ -321,16 +321,6 @@ batch_snapshot_fast() {
 # A phase that fails ends the benchmark. (Sluice stopped from outside is
 # restarted by sluice_recover, in lib/sluice.sh.)
 
-batch_fail() {
-    echo "phase failed: $1; last lines of $2:" >&2
-    tail -n 20 "$2" >&2 || true
-    if [[ -n "$SLUICE_PID" ]] && ! sluice_alive; then
-        sluice_reap
-        echo "$SLUICE_EXIT_MESSAGE; last lines of $WORK/sluice.log:" >&2
-        tail -n 30 "$WORK/sluice.log" >&2 || true
-    fi
-    exit 1
-}
 
 target_port() {
     case "$1" in
@@ -416,11 +406,11 @@ batch_phase_attempt() {
         wait "$perf_pid" 2>/dev/null || true
     fi
     sluice_alive || return 0
-    ((status == 0)) || batch_fail "$label: client exited with status $status" "$file"
+    ((status == 0)) || sluice_fail "$label: client exited with status $status" "$file"
     sql1="$(batch_snapshot_sql "$kind")"
     local summary
     case "$kind" in
-    sysbench) summary="$(python3 "$SBSTATS" one "$file")" || batch_fail "$label: incomplete sysbench report" "$file" ;;
+    sysbench) summary="$(python3 "$SBSTATS" one "$file")" || sluice_fail "$label: incomplete sysbench report" "$file" ;;
     loadgen) summary="$(tail -n 1 "$file")" ;;
     esac
     {
@@ -448,7 +438,7 @@ batch_check_loadgen() {
     "$LOADGEN_BIN" --host 127.0.0.1 --port "$SLUICE_PORT" --user root --password "" \
         --database loadgen --clients 16 --seconds "$BENCH_CHECK_SECONDS" \
         --protocol "$protocol" --verify >"$out" 2>&1 ||
-        batch_fail "loadgen --verify ($protocol) through Sluice" "$out"
+        sluice_fail "loadgen --verify ($protocol) through Sluice" "$out"
     b1="$(batch_sluice_status)"
     local batched
     batched="$(python3 "$BATCH_HELPERS/report.py" delta "$b0" "$b1" q_rows_batched)"
@@ -502,7 +492,7 @@ batch_check_zero() {
         dup="$(cat "$WORK"/check-zero-"$target"-*.out | grep -c '^ERROR 1062' || true)"
         other="$(cat "$WORK"/check-zero-"$target"-*.out | grep '^ERROR' | grep -vc '^ERROR 1062' || true)"
         if [[ "$got" != "$want" || "$dup" != $((8 * n - 1)) || "$other" != 0 ]]; then
-            batch_fail "NO_AUTO_VALUE_ON_ZERO check against $target: rows (zero, zero with id 0, generate, generate with id > 0, distinct ids) = ($got), want ($want); $dup errors 1062 (want $((8 * n - 1))), $other other errors" \
+            sluice_fail "NO_AUTO_VALUE_ON_ZERO check against $target: rows (zero, zero with id 0, generate, generate with id > 0, distinct ids) = ($got), want ($want); $dup errors 1062 (want $((8 * n - 1))), $other other errors" \
                 "$(ls "$WORK"/check-zero-"$target"-*.out | head -n 1)"
         fi
         local failed batched
@@ -529,10 +519,10 @@ bench_log "preparing: $BENCH_TABLES sysbench table(s) of $BENCH_TABLE_SIZE rows,
 mariadb_sql "CREATE DATABASE sbtest"
 sysbench oltp_insert "${SB_COMMON[@]}" --mysql-port="$MARIADB_PORT" \
     --threads="$BENCH_TABLES" prepare >"$WORK/prepare.txt" 2>&1 ||
-    batch_fail "sysbench prepare" "$WORK/prepare.txt"
+    sluice_fail "sysbench prepare" "$WORK/prepare.txt"
 "$LOADGEN_BIN" --host 127.0.0.1 --port "$MARIADB_PORT" --user root --password "" \
     --database loadgen --clients 1 --seconds 0 --setup >"$WORK/loadgen-setup.txt" 2>&1 ||
-    batch_fail "loadgen --setup" "$WORK/loadgen-setup.txt"
+    sluice_fail "loadgen --setup" "$WORK/loadgen-setup.txt"
 
 CHECKS=()
 if ((BENCH_CHECK_SECONDS > 0)); then
@@ -550,12 +540,12 @@ if ((BENCH_WARMUP > 0)); then
         sysbench oltp_insert "${SB_COMMON[@]}" --mysql-port="$(target_port "$target")" \
             --threads=16 --time="$BENCH_WARMUP" --db-ps-mode=disable run \
             >"$WORK/warmup-sysbench-$target.txt" 2>&1 ||
-            batch_fail "warm-up against $target" "$WORK/warmup-sysbench-$target.txt"
+            sluice_fail "warm-up against $target" "$WORK/warmup-sysbench-$target.txt"
         if [[ -n "$BENCH_LOADGEN_PROTOCOLS" ]]; then
             "$LOADGEN_BIN" --host 127.0.0.1 --port "$(target_port "$target")" --user root \
                 --password "" --database loadgen --clients 16 --seconds "$BENCH_WARMUP" \
                 >"$WORK/warmup-loadgen-$target.txt" 2>&1 ||
-                batch_fail "loadgen warm-up against $target" "$WORK/warmup-loadgen-$target.txt"
+                sluice_fail "loadgen warm-up against $target" "$WORK/warmup-loadgen-$target.txt"
         fi
     done
 fi

@@ -138,16 +138,6 @@ target_port() {
     esac
 }
 
-fail_run() {
-    echo "run failed: $1; last lines of its output ($2):" >&2
-    tail -n 20 "$2" >&2 || true
-    if [[ -n "$SLUICE_PID" ]] && ! sluice_alive; then
-        sluice_reap
-        echo "$SLUICE_EXIT_MESSAGE; last lines of $WORK/sluice.log:" >&2
-        tail -n 30 "$WORK/sluice.log" >&2 || true
-    fi
-    exit 1
-}
 
 # run_one WORKLOAD MODE THREADS TARGET ROUND: one measured sysbench run,
 # appended to the manifest; repeated when Sluice was stopped from outside
@@ -194,9 +184,9 @@ run_attempt() {
     s1="$(bench_proc_ticks "$SLUICE_PID")"
     d1="$(bench_proc_ticks "$MARIADB_PID")"
     sluice_alive || return 0
-    ((status == 0)) || fail_run "sysbench exited with status $status" "$file"
+    ((status == 0)) || sluice_fail "sysbench exited with status $status" "$file"
     local summary
-    summary="$(python3 "$SBSTATS" one "$file")" || fail_run "incomplete sysbench report" "$file"
+    summary="$(python3 "$SBSTATS" one "$file")" || sluice_fail "incomplete sysbench report" "$file"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$workload" "$mode" "$threads" "$target" "$round" "$file" \
         $((s1 - s0)) $((d1 - d0)) $((c1 - c0)) $((busy1 - busy0)) $((total1 - total0)) \
@@ -222,7 +212,7 @@ if ((BENCH_WARMUP > 0)); then
                 sluice_recover "warm-up" "$MARIADB_PORT" "$WORK/sluice.log"
                 continue
             fi
-            fail_run "warm-up against $target failed" "$WORK/warmup-$target.txt"
+            sluice_fail "warm-up against $target failed" "$WORK/warmup-$target.txt"
         done
     done
 fi

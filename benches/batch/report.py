@@ -468,16 +468,12 @@ def main(argv):
     if len(argv) == 4 and argv[0] == "delta":
         return cmd_delta(argv[1], argv[2], argv[3])
     if len(argv) >= 2 and argv[0] == "report":
-        opts = {"--markdown": None, "--target-threads": "64", "--min-ratio": "1.8",
-                "--max-db-cpu-ratio": "0.25", "--max-sluice-us": "10",
-                "--max-p50-ratio": "1.2", "--fail-on-miss": "0"}
-        rest = argv[2:]
-        while rest:
-            if rest[0] not in opts or len(rest) < 2:
-                print(f"unknown or incomplete option: {rest[0]}", file=sys.stderr)
-                return 2
-            opts[rest[0]] = rest[1]
-            rest = rest[2:]
+        opts = sbstats.parse_options(argv[2:], {
+            "--markdown": None, "--target-threads": "64", "--min-ratio": "1.8",
+            "--max-db-cpu-ratio": "0.25", "--max-sluice-us": "10",
+            "--max-p50-ratio": "1.2", "--fail-on-miss": "0"})
+        if opts is None:
+            return 2
         return cmd_report(argv[1], opts)
     print(__doc__, file=sys.stderr)
     return 2

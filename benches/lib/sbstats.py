@@ -308,20 +308,29 @@ def cmd_relay(manifest, markdown_out, min_ratio, max_added_p50, fail_on_miss,
     return 3 if misses and fail_on_miss else 0
 
 
+def parse_options(args, defaults):
+    """`--name value` pairs over `defaults`; None (after a message) for an
+    unknown or incomplete option."""
+    opts = dict(defaults)
+    while args:
+        if args[0] not in opts or len(args) < 2:
+            print(f"unknown or incomplete option: {args[0]}", file=sys.stderr)
+            return None
+        opts[args[0]] = args[1]
+        args = args[2:]
+    return opts
+
+
 def main(argv):
     if len(argv) >= 2 and argv[0] == "one":
         return cmd_one(argv[1])
     if len(argv) >= 2 and argv[0] == "relay":
         manifest = argv[1]
-        opts = {"--markdown": None, "--min-ratio": "0.85", "--max-added-p50-us": "60",
-                "--fail-on-miss": "0", "--latency-workloads": "point_select"}
-        rest = argv[2:]
-        while rest:
-            if rest[0] not in opts or len(rest) < 2:
-                print(f"unknown or incomplete option: {rest[0]}", file=sys.stderr)
-                return 2
-            opts[rest[0]] = rest[1]
-            rest = rest[2:]
+        opts = parse_options(argv[2:], {
+            "--markdown": None, "--min-ratio": "0.85", "--max-added-p50-us": "60",
+            "--fail-on-miss": "0", "--latency-workloads": "point_select"})
+        if opts is None:
+            return 2
         return cmd_relay(manifest, opts["--markdown"], float(opts["--min-ratio"]),
                          float(opts["--max-added-p50-us"]), opts["--fail-on-miss"] == "1",
                          opts["--latency-workloads"].replace(",", " ").split())

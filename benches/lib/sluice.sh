@@ -103,6 +103,19 @@ sluice_reap() {
     esac
 }
 
+# sluice_fail WHAT OUTPUT: a phase failed; show its output's last lines,
+# and Sluice's log if Sluice is gone, then end the benchmark. Uses $WORK.
+sluice_fail() {
+    echo "failed: $1; last lines of $2:" >&2
+    tail -n 20 "$2" >&2 || true
+    if [[ -n "$SLUICE_PID" ]] && ! sluice_alive; then
+        sluice_reap
+        echo "$SLUICE_EXIT_MESSAGE; last lines of $WORK/sluice.log:" >&2
+        tail -n 30 "$WORK/sluice.log" >&2 || true
+    fi
+    exit 1
+}
+
 sluice_recover() {
     local label="$1" backend_port="$2" log="$3"
     sluice_reap
