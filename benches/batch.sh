@@ -329,15 +329,7 @@ target_port() {
     esac
 }
 
-SB_COMMON=(
-    --db-driver=mysql
-    --mysql-host=127.0.0.1
-    --mysql-user=root
-    --mysql-password=
-    --mysql-db=sbtest
-    --tables="$BENCH_TABLES"
-    --table-size="$BENCH_TABLE_SIZE"
-)
+bench_sysbench_common
 
 # The client command of a phase, into the array CLIENT_CMD.
 batch_client_cmd() {

@@ -97,15 +97,7 @@ mariadb_start "$WORK"
 export SLUICE_WRITEBATCH__ENABLED="${SLUICE_WRITEBATCH__ENABLED:-false}"
 sluice_start "$MARIADB_PORT" "$WORK/sluice.log"
 
-SB_COMMON=(
-    --db-driver=mysql
-    --mysql-host=127.0.0.1
-    --mysql-user=root
-    --mysql-password=
-    --mysql-db=sbtest
-    --tables="$BENCH_TABLES"
-    --table-size="$BENCH_TABLE_SIZE"
-)
+bench_sysbench_common
 
 # The sysbench script and --db-ps-mode for a workload and mode.
 sb_script() {

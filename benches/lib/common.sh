@@ -77,6 +77,20 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
+# The sysbench options every phase shares, into the array SB_COMMON
+# (database sbtest on 127.0.0.1 as root; BENCH_TABLES, BENCH_TABLE_SIZE).
+bench_sysbench_common() {
+    SB_COMMON=(
+        --db-driver=mysql
+        --mysql-host=127.0.0.1
+        --mysql-user=root
+        --mysql-password=
+        --mysql-db=sbtest
+        --tables="$BENCH_TABLES"
+        --table-size="$BENCH_TABLE_SIZE"
+    )
+}
+
 bench_need_sysbench() {
     command -v sysbench >/dev/null 2>&1 && return 0
     bench_log "sysbench not found: installing it with apt-get"

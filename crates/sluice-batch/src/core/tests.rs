@@ -4,6 +4,17 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// [`settings`] with room for 100-row groups, so only the self-clocking
+/// rule decides when rows leave.
+fn roomy_settings() -> BatchSettings {
+    BatchSettings {
+        max_batch_size: 100,
+        max_batch_bytes: 1 << 20,
+        max_queued_rows: 1000,
+        ..settings()
+    }
+}
+
 fn settings() -> BatchSettings {
     BatchSettings {
         initial_delay: ms(0),
@@ -60,11 +71,7 @@ fn rows_behind_an_in_flight_batch_leave_together_when_it_returns() {
 #[test]
 fn rows_behind_a_group_in_flight_wait_for_it_however_many_until_full() {
     let t0 = Instant::now();
-    let mut s = settings();
-    s.max_batch_size = 100;
-    s.max_batch_bytes = 1 << 20;
-    s.max_queued_rows = 1000;
-    let mut core = BatchCore::new(s, t0);
+    let mut core = BatchCore::new(roomy_settings(), t0);
     accept(core.submit(t0, "k", 0, 1, None));
     for i in 1..100 {
         assert!(
@@ -114,11 +121,7 @@ fn a_group_waiting_for_its_commit_lets_the_next_one_execute() {
 #[test]
 fn a_small_queue_waits_for_a_larger_group_commit() {
     let t0 = Instant::now();
-    let mut s = settings();
-    s.max_batch_size = 100;
-    s.max_batch_bytes = 1 << 20;
-    s.max_queued_rows = 1000;
-    let mut core = BatchCore::new(s, t0);
+    let mut core = BatchCore::new(roomy_settings(), t0);
     accept(core.submit(t0, "k", 0, 10, None));
     // A group of 10 executes and then waits for its commit.
     assert!(core.committing(t0, &"k", 10).is_empty());
