@@ -78,6 +78,7 @@ struct Inner {
     outcome_unknown: IntCounter,
     client_connections: IntGauge,
     client_connections_total: IntCounter,
+    compressed_sessions_total: IntCounter,
     commands: StaticCounters,
     backend_connect_errors: IntCounter,
     backend_up: IntGauge,
@@ -264,6 +265,10 @@ impl Metrics {
             "sluice_client_connections_total",
             "Client connections accepted since start.",
         )?;
+        let compressed_sessions_total = f.counter(
+            "sluice_compressed_sessions_total",
+            "Client sessions that logged in with the compressed protocol (zlib) on the client leg.",
+        )?;
         let commands = f.counter_vec(
             "sluice_commands_total",
             "Client protocol commands received, by command.",
@@ -308,6 +313,7 @@ impl Metrics {
             outcome_unknown,
             client_connections,
             client_connections_total,
+            compressed_sessions_total,
             commands,
             backend_connect_errors,
             backend_up,
@@ -396,6 +402,11 @@ impl Metrics {
         ClientGuard {
             gauge: self.inner.client_connections.clone(),
         }
+    }
+
+    /// A client logged in with the compressed protocol.
+    pub fn compressed_session(&self) {
+        self.inner.compressed_sessions_total.inc();
     }
 
     /// A client sent a command; `name` is a stable lowercase name such as

@@ -2,17 +2,18 @@
 //!
 //! Sluice relays the bytes of every command and response, so it can offer
 //! a client only the capabilities whose framing it understands. The rest
-//! are removed from the greeting it re-offers, and a client that asks for
-//! one anyway is refused.
+//! are removed from the greeting it re-offers, and a client that sets one
+//! anyway has it ignored, as MariaDB ignores a bit it did not offer.
+//! Compression is offered when the backend offers it, and carried on the
+//! client's leg only: the backend leg stays uncompressed.
 
 use mysql_common::constants::{CapabilityFlags, MariadbCapabilities};
 
 /// Capabilities that change the framing in ways the relay does not follow
-/// (compression; TLS, which Sluice offers on its own terms through
+/// (zstd compression; TLS, which Sluice offers on its own terms through
 /// [`crate::handshake::Greeting::offer_tls`]; MySQL 8 extensions that
 /// reshape commands or result sets).
-pub const FRAMING_CHANGES: CapabilityFlags = CapabilityFlags::CLIENT_COMPRESS
-    .union(CapabilityFlags::CLIENT_SSL)
+pub const FRAMING_CHANGES: CapabilityFlags = CapabilityFlags::CLIENT_SSL
     .union(CapabilityFlags::CLIENT_ZSTD_COMPRESSION_ALGORITHM)
     .union(CapabilityFlags::CLIENT_QUERY_ATTRIBUTES)
     .union(CapabilityFlags::CLIENT_OPTIONAL_RESULTSET_METADATA);
@@ -68,6 +69,11 @@ impl SessionCaps {
         }
     }
 
+    /// The client's leg speaks the compressed protocol.
+    pub fn compressed(&self) -> bool {
+        self.flags.contains(CapabilityFlags::CLIENT_COMPRESS)
+    }
+
     /// Result sets end with an OK packet instead of EOF packets.
     pub fn deprecate_eof(&self) -> bool {
         self.flags.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
@@ -97,7 +103,8 @@ mod tests {
             | CapabilityFlags::CLIENT_DEPRECATE_EOF;
         let offer = offer_to_client(backend);
         assert!(offer.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF));
-        assert!(!offer.intersects(CapabilityFlags::CLIENT_SSL | CapabilityFlags::CLIENT_COMPRESS));
+        assert!(offer.contains(CapabilityFlags::CLIENT_COMPRESS));
+        assert!(!offer.contains(CapabilityFlags::CLIENT_SSL));
     }
 
     #[test]

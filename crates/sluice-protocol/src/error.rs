@@ -36,8 +36,8 @@ pub enum ProtocolError {
         /// Limit in force.
         limit: usize,
     },
-    /// The peer asked for a capability Sluice did not offer.
-    #[error("client requested unsupported capability {0}")]
+    /// The peer speaks a protocol variant Sluice does not carry.
+    #[error("unsupported protocol variant: {0}")]
     Unsupported(&'static str),
 }
 

@@ -8,7 +8,7 @@ use mysql_common::io::ParseBuf;
 use mysql_common::packets::{HandshakePacket, HandshakeResponse};
 use mysql_common::proto::MyDeserialize;
 
-use crate::caps::{offer_mariadb_to_client, offer_to_client, FRAMING_CHANGES};
+use crate::caps::{offer_mariadb_to_client, offer_to_client};
 use crate::lenenc::Reader;
 use crate::ProtocolError;
 
@@ -187,12 +187,22 @@ pub fn ssl_request_for(response: &[u8]) -> Option<[u8; SSL_REQUEST_LEN]> {
 /// Sets or clears `CLIENT_SSL` in a handshake response (or SSL request)
 /// payload, so that what the backend reads matches how its leg is carried.
 pub fn set_client_ssl(payload: &mut [u8], on: bool) {
+    set_capability(payload, CapabilityFlags::CLIENT_SSL, on);
+}
+
+/// Clears `CLIENT_COMPRESS` in a handshake response: compression ends at
+/// Sluice, and the backend leg stays uncompressed.
+pub fn clear_compression(payload: &mut [u8]) {
+    set_capability(payload, CapabilityFlags::CLIENT_COMPRESS, false);
+}
+
+fn set_capability(payload: &mut [u8], flag: CapabilityFlags, on: bool) {
     if let Some(caps) = payload.get_mut(..4) {
         let mut bits = u32::from_le_bytes([caps[0], caps[1], caps[2], caps[3]]);
         if on {
-            bits |= CapabilityFlags::CLIENT_SSL.bits();
+            bits |= flag.bits();
         } else {
-            bits &= !CapabilityFlags::CLIENT_SSL.bits();
+            bits &= !flag.bits();
         }
         caps.copy_from_slice(&bits.to_le_bytes());
     }
@@ -218,27 +228,56 @@ pub fn throwaway_login(user: &[u8]) -> Vec<u8> {
     payload
 }
 
+/// Narrows the capability fields of a handshake response (or SSL
+/// request) to what was offered, in place, and returns the standard flags
+/// now in force. MariaDB ANDs a client's flags with its own offer and
+/// ignores the rest; Sluice does the same with its offer, so the backend
+/// reads exactly the flags the session runs with. Bit 0 (`CLIENT_MYSQL`
+/// to MariaDB) is left as sent: the server reads it, unmasked, to decide
+/// whether the extended capabilities field is there at all.
+pub fn mask_capabilities(
+    payload: &mut [u8],
+    offered: CapabilityFlags,
+    offered_mariadb: MariadbCapabilities,
+) -> CapabilityFlags {
+    let Some(field) = payload.get_mut(..4) else {
+        return CapabilityFlags::empty();
+    };
+    let sent = CapabilityFlags::from_bits_retain(u32::from_le_bytes([
+        field[0], field[1], field[2], field[3],
+    ]));
+    let kept = offered | CapabilityFlags::CLIENT_LONG_PASSWORD;
+    let masked = sent.intersection(kept);
+    field.copy_from_slice(&masked.bits().to_le_bytes());
+    let mariadb_field = MARIADB_CAPS_AT..MARIADB_CAPS_AT + 4;
+    if !sent.contains(CapabilityFlags::CLIENT_LONG_PASSWORD) {
+        if let Some(ext) = payload.get_mut(mariadb_field) {
+            let sent_ext = u32::from_le_bytes([ext[0], ext[1], ext[2], ext[3]]);
+            ext.copy_from_slice(&(sent_ext & offered_mariadb.bits()).to_le_bytes());
+        }
+    }
+    masked
+}
+
+/// Where MariaDB's extended capabilities sit in a handshake response:
+/// the last four of the 23 reserved bytes.
+const MARIADB_CAPS_AT: usize = 28;
+
 impl ClientHello {
-    /// Reads a handshake response. Refuses a request for a capability
-    /// Sluice did not offer whose framing it would not follow (TLS,
-    /// compression), and pre-4.1 clients.
-    pub fn parse(payload: &[u8], offered: CapabilityFlags) -> Result<ClientHello, ProtocolError> {
+    /// Reads a handshake response whose capabilities were already narrowed
+    /// by [`mask_capabilities`]. Refuses pre-4.1 clients and an SSL
+    /// request where a whole response must be.
+    pub fn parse(payload: &[u8]) -> Result<ClientHello, ProtocolError> {
         let mut r = Reader::new(payload, "handshake response");
         let caps = CapabilityFlags::from_bits_retain(r.u32()?);
         if !caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
             return Err(ProtocolError::Unsupported("pre-4.1 protocol"));
         }
-        let unoffered = caps.intersection(FRAMING_CHANGES).difference(offered);
-        if unoffered.contains(CapabilityFlags::CLIENT_SSL) || payload.len() == SSL_REQUEST_LEN {
-            return Err(ProtocolError::Unsupported("CLIENT_SSL"));
-        }
-        if unoffered.intersects(
-            CapabilityFlags::CLIENT_COMPRESS | CapabilityFlags::CLIENT_ZSTD_COMPRESSION_ALGORITHM,
-        ) {
-            return Err(ProtocolError::Unsupported("compression"));
-        }
-        if !unoffered.is_empty() {
-            return Err(ProtocolError::Unsupported("MySQL 8 protocol extension"));
+        if payload.len() == SSL_REQUEST_LEN {
+            return Err(ProtocolError::Truncated {
+                what: "handshake response (an SSL request where TLS was not offered)",
+                needed: 1,
+            });
         }
         let response = HandshakeResponse::deserialize((), &mut ParseBuf(payload))
             .map_err(|e| ProtocolError::malformed("handshake response", e.to_string()))?;
@@ -323,7 +362,9 @@ mod tests {
         let offered = CapabilityFlags::CLIENT_PROTOCOL_41
             | CapabilityFlags::CLIENT_SECURE_CONNECTION
             | CapabilityFlags::CLIENT_PLUGIN_AUTH;
-        let hello = ClientHello::parse(&throwaway_login(b"nobody"), offered).unwrap();
+        let mut login = throwaway_login(b"nobody");
+        mask_capabilities(&mut login, offered, MariadbCapabilities::empty());
+        let hello = ClientHello::parse(&login).unwrap();
         assert_eq!(hello.user, b"nobody");
         assert_eq!(
             hello.auth_plugin.as_deref(),
@@ -344,7 +385,7 @@ mod tests {
         assert_eq!(again.collation, 45);
         assert_eq!(again.auth_plugin, b"mysql_native_password");
         assert!(!again.capabilities.contains(CapabilityFlags::CLIENT_SSL));
-        assert!(!again
+        assert!(again
             .capabilities
             .contains(CapabilityFlags::CLIENT_COMPRESS));
         assert!(again.capabilities.contains(
@@ -392,23 +433,56 @@ mod tests {
             | CapabilityFlags::CLIENT_SECURE_CONNECTION
             | CapabilityFlags::CLIENT_CONNECT_WITH_DB
             | CapabilityFlags::CLIENT_PLUGIN_AUTH;
-        let h = ClientHello::parse(&hello(caps), caps).unwrap();
+        let h = ClientHello::parse(&hello(caps)).unwrap();
         assert_eq!(h.user, b"app");
         assert_eq!(h.database.as_deref(), Some(&b"shop"[..]));
         assert_eq!(h.collation, 45);
     }
 
     #[test]
-    fn refuses_unoffered_tls_and_compression() {
+    fn unoffered_capabilities_are_masked_not_refused() {
+        let offered = CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_SECURE_CONNECTION
+            | CapabilityFlags::CLIENT_PLUGIN_AUTH
+            | CapabilityFlags::CLIENT_CONNECT_WITH_DB;
+        let offered_ext = MariadbCapabilities::MARIADB_CLIENT_PROGRESS;
+        for bit in 0..32 {
+            let extra = CapabilityFlags::from_bits_retain(1 << bit);
+            let mut payload = hello(offered | extra);
+            // A MariaDB client (bit 0 clear) asking for two extensions.
+            payload[28] = 0b1_0001;
+            let in_force = mask_capabilities(&mut payload, offered, offered_ext);
+            let sent_now = u32::from_le_bytes(payload[..4].try_into().unwrap());
+            assert_eq!(in_force.bits(), sent_now);
+            let want = if bit == 0 || offered.contains(extra) {
+                offered | extra
+            } else {
+                offered
+            };
+            assert_eq!(in_force, want, "bit {bit}");
+            if bit != 0 {
+                assert_eq!(payload[28..32], [1, 0, 0, 0], "bit {bit}: extended field");
+            }
+            let h = ClientHello::parse(&payload).unwrap();
+            assert_eq!(h.user, b"app");
+            assert_eq!(h.database.as_deref(), Some(&b"shop"[..]));
+        }
+    }
+
+    #[test]
+    fn refuses_ssl_requests_and_old_clients() {
         let caps = CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SECURE_CONNECTION;
         let with_ssl = hello(caps | CapabilityFlags::CLIENT_SSL);
+        assert!(ClientHello::parse(&with_ssl[..32]).is_err());
+        let old = hello(CapabilityFlags::CLIENT_SECURE_CONNECTION);
         assert_eq!(
-            ClientHello::parse(&with_ssl[..32], caps),
-            Err(ProtocolError::Unsupported("CLIENT_SSL"))
+            ClientHello::parse(&old),
+            Err(ProtocolError::Unsupported("pre-4.1 protocol"))
         );
-        assert!(ClientHello::parse(&hello(caps | CapabilityFlags::CLIENT_COMPRESS), caps).is_err());
         for len in 0..40 {
-            let _ = ClientHello::parse(&hello(caps)[..len], caps);
+            let mut cut = hello(caps)[..len].to_vec();
+            mask_capabilities(&mut cut, caps, MariadbCapabilities::all());
+            let _ = ClientHello::parse(&cut);
         }
     }
 }

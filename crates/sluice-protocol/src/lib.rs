@@ -20,6 +20,7 @@
 
 pub mod caps;
 pub mod command;
+pub mod compress;
 pub mod error;
 pub mod handshake;
 pub mod lenenc;

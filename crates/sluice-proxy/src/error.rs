@@ -79,3 +79,88 @@ impl SessionError {
         ))
     }
 }
+
+/// MariaDB's generic server error. The client-side "can't connect" code
+/// (2003) would be the natural one for an unreachable backend, but client
+/// libraries reject codes of their own range coming from a server as a
+/// malformed packet.
+pub(crate) const ER_UNKNOWN_ERROR: u16 = 1105;
+
+/// MariaDB's answer to a handshake it cannot read.
+pub(crate) const ER_HANDSHAKE_ERROR: u16 = 1043;
+
+/// An error packet Sluice makes up for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientError {
+    pub(crate) code: u16,
+    pub(crate) sql_state: &'static [u8; 5],
+    pub(crate) message: String,
+}
+
+impl SessionError {
+    /// What a client whose login ends with this error is told: the one
+    /// table from login failure to MySQL code and SQLSTATE. `None` when
+    /// the client's own connection failed, since nothing would reach it.
+    pub(crate) fn login_refusal(&self) -> Option<ClientError> {
+        let (code, sql_state, message) = match self {
+            SessionError::Io {
+                peer: Peer::Client, ..
+            } => return None,
+            SessionError::Protocol {
+                peer: Peer::Client, ..
+            } => (ER_HANDSHAKE_ERROR, b"08S01", "Bad handshake".to_string()),
+            SessionError::Io {
+                peer: Peer::Backend,
+                ..
+            }
+            | SessionError::Protocol {
+                peer: Peer::Backend,
+                ..
+            } => (
+                ER_UNKNOWN_ERROR,
+                b"HY000",
+                format!("Sluice lost the database server during the login: {self}"),
+            ),
+            SessionError::BackendConnect { .. } => (
+                ER_UNKNOWN_ERROR,
+                b"HY000",
+                format!("Sluice cannot reach the database server: {self}"),
+            ),
+            SessionError::HandshakeTimeout(_) => {
+                (ER_UNKNOWN_ERROR, b"HY000", format!("Sluice: {self}"))
+            }
+        };
+        Some(ClientError {
+            code,
+            sql_state,
+            message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_login_failure_but_a_gone_client_is_told() {
+        let client_gone = SessionError::io(Peer::Client)(std::io::ErrorKind::BrokenPipe.into());
+        assert_eq!(client_gone.login_refusal(), None);
+        let garbled = SessionError::protocol(Peer::Client)(ProtocolError::Unsupported("x"));
+        let told = garbled.login_refusal().unwrap();
+        assert_eq!((told.code, told.sql_state), (1043, b"08S01"));
+        let backend_gone =
+            SessionError::io(Peer::Backend)(std::io::ErrorKind::UnexpectedEof.into());
+        assert_eq!(backend_gone.login_refusal().unwrap().code, 1105);
+        let unreachable = SessionError::BackendConnect {
+            address: "db:3306".into(),
+            reason: "refused".into(),
+        };
+        let told = unreachable.login_refusal().unwrap();
+        assert!(told
+            .message
+            .starts_with("Sluice cannot reach the database server"));
+        let slow = SessionError::HandshakeTimeout(std::time::Duration::from_secs(10));
+        assert!(slow.login_refusal().unwrap().message.contains("10s"));
+    }
+}

@@ -7,6 +7,7 @@ use sluice_protocol::ProtocolError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::compressed::Compressed;
 use crate::error::{Peer, SessionError};
 use crate::transport::Transport;
 
@@ -110,8 +111,9 @@ impl PacketStream {
             .write_all(bytes)
             .await
             .map_err(SessionError::io(self.peer))?;
-        if self.stream.is_tls() {
-            // A TLS stream may hold the last record back until flushed.
+        if self.stream.holds_writes() {
+            // A TLS stream may hold the last record back until flushed,
+            // a compressed one the last packet.
             self.stream
                 .flush()
                 .await
@@ -159,11 +161,7 @@ impl PacketStream {
     /// The peer's IP address as MariaDB writes it in messages (IPv4
     /// addresses mapped into IPv6 shown as IPv4).
     pub(crate) fn peer_host(&self) -> String {
-        let addr = match &self.stream {
-            Transport::Plain(s) => s.peer_addr(),
-            Transport::ClientTls(s) => s.get_ref().0.peer_addr(),
-            Transport::BackendTls(s) => s.get_ref().0.peer_addr(),
-        };
+        let addr = self.stream.peer_addr();
         match addr.map(|a| a.ip()) {
             Ok(std::net::IpAddr::V6(v6)) => v6
                 .to_ipv4_mapped()
@@ -178,44 +176,51 @@ impl PacketStream {
         self.stream.is_tls()
     }
 
+    /// Switches a client connection to the compressed protocol once its
+    /// login is done; bytes it sent past the login are compressed already.
+    pub(crate) fn start_compression(&mut self) {
+        let stream = std::mem::replace(&mut self.stream, Transport::Closed);
+        let already_read = self.buf.split();
+        self.stream = Transport::Compressed(Box::new(Compressed::new(stream, &already_read)));
+    }
+
     /// Runs the server side of a TLS handshake on a plain client
-    /// connection. Nothing may be buffered: the client's first TLS bytes
-    /// must still be in the socket.
+    /// connection, in place. Nothing may be buffered: the client's first
+    /// TLS bytes must still be in the socket. A failed handshake leaves
+    /// the stream closed.
     pub(crate) async fn accept_tls(
-        self,
+        &mut self,
         acceptor: &tokio_rustls::TlsAcceptor,
-    ) -> Result<PacketStream, SessionError> {
-        let (tcp, buf, peer) = self.into_plain()?;
-        let tls = acceptor.accept(tcp).await.map_err(SessionError::io(peer))?;
-        Ok(PacketStream {
-            stream: Transport::ClientTls(Box::new(tls)),
-            buf,
-            peer,
-        })
+    ) -> Result<(), SessionError> {
+        let tcp = self.take_plain()?;
+        let tls = acceptor
+            .accept(tcp)
+            .await
+            .map_err(SessionError::io(self.peer))?;
+        self.stream = Transport::ClientTls(Box::new(tls));
+        Ok(())
     }
 
     /// Runs the client side of a TLS handshake on a plain backend
-    /// connection.
+    /// connection, in place; a failed handshake leaves it closed.
     pub(crate) async fn connect_tls(
-        self,
+        &mut self,
         connector: &tokio_rustls::TlsConnector,
         name: rustls::pki_types::ServerName<'static>,
-    ) -> Result<PacketStream, SessionError> {
-        let (tcp, buf, peer) = self.into_plain()?;
+    ) -> Result<(), SessionError> {
+        let tcp = self.take_plain()?;
         let tls = connector
             .connect(name, tcp)
             .await
-            .map_err(SessionError::io(peer))?;
-        Ok(PacketStream {
-            stream: Transport::BackendTls(Box::new(tls)),
-            buf,
-            peer,
-        })
+            .map_err(SessionError::io(self.peer))?;
+        self.stream = Transport::BackendTls(Box::new(tls));
+        Ok(())
     }
 
-    /// The TCP stream to upgrade, refusing a second upgrade and bytes
-    /// that arrived ahead of the TLS handshake (they would be lost to it).
-    fn into_plain(self) -> Result<(TcpStream, BytesMut, Peer), SessionError> {
+    /// Takes the TCP stream to upgrade, refusing a second upgrade and
+    /// bytes that arrived ahead of the TLS handshake (they would be lost
+    /// to it).
+    fn take_plain(&mut self) -> Result<TcpStream, SessionError> {
         let refuse = |detail: &str| {
             SessionError::protocol(self.peer)(ProtocolError::Malformed {
                 what: "TLS upgrade",
@@ -225,9 +230,13 @@ impl PacketStream {
         if !self.buf.is_empty() {
             return Err(refuse("data arrived ahead of the TLS handshake"));
         }
-        match self.stream {
-            Transport::Plain(tcp) => Ok((tcp, self.buf, self.peer)),
-            _ => Err(refuse("TLS requested on an encrypted connection")),
+        match std::mem::replace(&mut self.stream, Transport::Closed) {
+            Transport::Plain(tcp) => Ok(tcp),
+            other => {
+                let error = refuse("TLS requested on an encrypted connection");
+                self.stream = other;
+                Err(error)
+            }
         }
     }
 

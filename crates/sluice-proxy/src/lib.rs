@@ -9,6 +9,7 @@
 
 mod admin;
 pub mod batching;
+mod compressed;
 mod error;
 mod internal;
 mod io;

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::batching::BatchContext;
+use crate::error::{Peer, SessionError};
 use crate::login::{login, refuse, LoginOutcome};
 use crate::session::{Session, SessionEnd};
 use crate::settings::ProxySettings;
@@ -113,27 +114,29 @@ async fn run_client(
     metrics: &sluice_metrics::Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let logged_in =
-        match tokio::time::timeout(settings.handshake_timeout, login(stream, settings)).await {
-            Err(_) => {
-                tracing::info!(timeout = ?settings.handshake_timeout, "login timed out");
-                return;
-            }
-            Ok(Err(e)) if e.is_disconnect() && e.peer() == Some(crate::error::Peer::Client) => {
-                tracing::debug!(error = %e, "client left during login");
-                return;
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "login failed");
-                return;
-            }
-            Ok(Ok(LoginOutcome::Refused)) => {
-                tracing::debug!("backend refused the login");
-                return;
-            }
-            Ok(Ok(LoginOutcome::LoggedIn(logged_in))) => logged_in,
-        };
+    let logged_in = match login(stream, settings).await {
+        Err(e @ SessionError::HandshakeTimeout(_)) => {
+            tracing::info!(error = %e, "login timed out");
+            return;
+        }
+        Err(e) if e.is_disconnect() && e.peer() == Some(Peer::Client) => {
+            tracing::debug!(error = %e, "client left during login");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "login failed");
+            return;
+        }
+        Ok(LoginOutcome::Refused) => {
+            tracing::debug!("backend refused the login");
+            return;
+        }
+        Ok(LoginOutcome::LoggedIn(logged_in)) => logged_in,
+    };
     let backend_id = logged_in.greeting.connection_id;
+    if logged_in.caps.compressed() {
+        metrics.compressed_session();
+    }
     tracing::debug!(backend_id, user = %String::from_utf8_lossy(&logged_in.hello.user), "logged in");
     match Session::new(*logged_in, batching, metrics.clone())
         .run(settings, &mut shutdown)

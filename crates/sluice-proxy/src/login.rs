@@ -7,7 +7,8 @@ use mysql_common::packets::HandshakePacket;
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::ResponseShape;
 use sluice_protocol::handshake::{
-    is_ssl_request, set_client_ssl, ssl_request_for, ClientHello, Greeting,
+    clear_compression, is_ssl_request, mask_capabilities, set_client_ssl, ssl_request_for,
+    ClientHello, Greeting,
 };
 use sluice_protocol::ok::{err_payload, OkInfo, ERR_HEADER};
 use sluice_protocol::packet::{encode_packet, HEADER_LEN};
@@ -16,17 +17,12 @@ use sluice_protocol::CapabilityFlags;
 use sluice_protocol::StatusFlags;
 use tokio::net::TcpStream;
 
-use crate::error::{Peer, SessionError};
+use crate::error::{Peer, SessionError, ER_UNKNOWN_ERROR};
 use crate::io::PacketStream;
 use crate::relay::ResponseObserver;
 use crate::session_state::SessionState;
 use crate::settings::ProxySettings;
 use crate::tls::{BackendTlsMode, ClientTls};
-
-/// MariaDB's generic server error. The client-side "can't connect" code
-/// (2003) would be the natural one, but client libraries reject codes of
-/// their own range coming from a server as a malformed packet.
-const ER_UNKNOWN_ERROR: u16 = 1105;
 
 /// A client logged in on its own backend connection.
 pub(crate) struct LoggedIn {
@@ -60,19 +56,30 @@ pub(crate) async fn refuse(
     sql_state: &[u8; 5],
     message: &str,
 ) {
+    let mut client = PacketStream::new(client, Peer::Client);
+    refuse_ungreeted(&mut client, tls, code, sql_state, message).await;
+}
+
+/// [`refuse`] on a client that has not been greeted yet.
+async fn refuse_ungreeted(
+    client: &mut PacketStream,
+    tls: Option<&ClientTls>,
+    code: u16,
+    sql_state: &[u8; 5],
+    message: &str,
+) {
     use tokio::io::AsyncWriteExt;
     let _ = tokio::time::timeout(REFUSAL_WAIT, async {
-        let mut client = PacketStream::new(client, Peer::Client);
         let mut out = Vec::new();
         encode_packet(&mut out, 0, &refusal_greeting(tls.is_some()));
         client.write_all(&out).await?;
-        let mut answer = read_handshake_response(&mut client, 0).await?;
+        let mut answer = read_handshake_response(client, 0).await?;
         if let (true, Some(tls)) = (is_ssl_request(answer.payload()), tls) {
-            client = client.accept_tls(&tls.acceptor).await?;
-            answer = read_handshake_response(&mut client, answer.header.seq).await?;
+            client.accept_tls(&tls.acceptor).await?;
+            answer = read_handshake_response(client, answer.header.seq).await?;
         }
         let seq = answer.header.seq.wrapping_add(1);
-        send_error(&mut client, seq, code, sql_state, message).await;
+        send_error(client, seq, code, sql_state, message).await;
         let _ = client.stream.shutdown().await;
         Ok::<_, SessionError>(())
     })
@@ -144,28 +151,127 @@ async fn connect_backend(settings: &ProxySettings) -> Result<TcpStream, SessionE
     }
 }
 
+/// The client's side of a login, with what it takes to tell the client
+/// why a login failed in a packet it can read: whether it has been greeted,
+/// and the sequence id it expects next.
+struct ClientLeg {
+    stream: PacketStream,
+    greeted: bool,
+    next_seq: u8,
+}
+
+impl ClientLeg {
+    /// Writes one whole packet to the client.
+    async fn send(&mut self, packet: &[u8]) -> Result<(), SessionError> {
+        self.stream.write_all(packet).await?;
+        self.next_seq = packet
+            .get(3)
+            .map_or(self.next_seq, |seq| seq.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Notes a packet read from the client.
+    fn received(&mut self, seq: u8) {
+        self.next_seq = seq.wrapping_add(1);
+    }
+
+    /// Tells the client why its login ends, unless it is gone.
+    async fn tell(&mut self, error: &SessionError, settings: &ProxySettings) {
+        let Some(refusal) = error.login_refusal() else {
+            return;
+        };
+        if self.greeted {
+            let seq = self.next_seq;
+            send_error(
+                &mut self.stream,
+                seq,
+                refusal.code,
+                refusal.sql_state,
+                &refusal.message,
+            )
+            .await;
+        } else {
+            let tls = settings.client_tls.as_ref();
+            let (code, state, message) = (refusal.code, refusal.sql_state, &refusal.message);
+            refuse_ungreeted(&mut self.stream, tls, code, state, message).await;
+        }
+    }
+}
+
+/// Logs a client in on its own backend connection, within the handshake
+/// timeout. Every way a login fails that leaves the client connected
+/// sends it an error packet first.
 pub(crate) async fn login(
     client: TcpStream,
     settings: &ProxySettings,
 ) -> Result<LoginOutcome, SessionError> {
-    let backend = match connect_backend(settings).await {
-        Ok(stream) => stream,
-        Err(e) => {
-            let message = format!("Sluice cannot reach the database server: {e}");
-            let tls = settings.client_tls.as_ref();
-            refuse(client, tls, ER_UNKNOWN_ERROR, b"HY000", &message).await;
-            return Err(e);
-        }
+    let mut client = ClientLeg {
+        stream: PacketStream::new(client, Peer::Client),
+        greeted: false,
+        next_seq: 0,
     };
-    let mut client = PacketStream::new(client, Peer::Client);
+    let attempt = tokio::time::timeout(
+        settings.handshake_timeout,
+        login_steps(&mut client, settings),
+    )
+    .await;
+    let error = match attempt {
+        Ok(Ok(Steps::Refused)) => return Ok(LoginOutcome::Refused),
+        Ok(Ok(Steps::LoggedIn(parts))) => {
+            let LoginParts {
+                backend,
+                caps,
+                state,
+                greeting,
+                hello,
+            } = *parts;
+            if caps.compressed() {
+                client.stream.start_compression();
+            }
+            return Ok(LoginOutcome::LoggedIn(Box::new(LoggedIn {
+                client: client.stream,
+                backend,
+                caps,
+                state,
+                greeting,
+                hello,
+            })));
+        }
+        Ok(Err(error)) => error,
+        Err(_) => SessionError::HandshakeTimeout(settings.handshake_timeout),
+    };
+    let _ = tokio::time::timeout(REFUSAL_WAIT, client.tell(&error, settings)).await;
+    Err(error)
+}
+
+/// What [`login_steps`] hands back: [`LoggedIn`] without the client,
+/// which stays with [`login`].
+enum Steps {
+    LoggedIn(Box<LoginParts>),
+    Refused,
+}
+
+struct LoginParts {
+    backend: PacketStream,
+    caps: SessionCaps,
+    state: SessionState,
+    greeting: Greeting,
+    hello: ClientHello,
+}
+
+async fn login_steps(
+    client: &mut ClientLeg,
+    settings: &ProxySettings,
+) -> Result<Steps, SessionError> {
+    let backend = connect_backend(settings).await?;
     let mut backend = PacketStream::new(backend, Peer::Backend);
 
     let greeting_packet = backend.read_small_packet().await?;
     if greeting_packet.payload().first() == Some(&ERR_HEADER) {
         // The backend refused before greeting (too many connections,
         // host blocked): the client gets its words.
-        client.write_all(&greeting_packet.bytes).await?;
-        return Ok(LoginOutcome::Refused);
+        client.stream.write_all(&greeting_packet.bytes).await?;
+        return Ok(Steps::Refused);
     }
     let mut greeting = Greeting::parse(greeting_packet.payload())
         .map_err(SessionError::protocol(Peer::Backend))?;
@@ -177,16 +283,17 @@ pub(crate) async fn login(
         greeting_seq,
         &greeting.for_client(greeting_packet.payload()),
     );
-    if let Err(e) = client.write_all(&out).await {
+    if let Err(e) = client.send(&out).await {
         abandon_backend(backend, greeting_seq);
         return Err(e);
     }
+    client.greeted = true;
 
     let ready = match client_side(client, &greeting, greeting_seq, settings).await {
         Ok(Some(ready)) => ready,
         Ok(None) => {
             abandon_backend(backend, greeting_seq);
-            return Ok(LoginOutcome::Refused);
+            return Ok(Steps::Refused);
         }
         Err(e) => {
             abandon_backend(backend, greeting_seq);
@@ -194,24 +301,19 @@ pub(crate) async fn login(
         }
     };
     let ClientReady {
-        mut client,
         mut response,
         hello,
+        caps,
     } = ready;
-    let caps = SessionCaps::negotiate(
-        hello.capabilities,
-        hello.mariadb_capabilities,
-        greeting.offered(),
-        greeting.offered_mariadb(),
-    );
-    let reply_seq = response.header.seq.wrapping_add(1);
+    clear_compression(&mut response.bytes[HEADER_LEN..]);
     let Some(backend_tls) = backend_leg(&greeting, settings) else {
         let message = "Sluice requires TLS to the database server (backend.tls), \
                        but the server does not offer it";
         tracing::warn!("{message}");
-        send_error(&mut client, reply_seq, ER_UNKNOWN_ERROR, b"HY000", message).await;
+        let seq = client.next_seq;
+        send_error(&mut client.stream, seq, ER_UNKNOWN_ERROR, b"HY000", message).await;
         abandon_backend(backend, greeting_seq);
-        return Ok(LoginOutcome::Refused);
+        return Ok(Steps::Refused);
     };
     let mut backend_seq = greeting_seq.wrapping_add(1);
     if let Some((connector, name)) = backend_tls {
@@ -226,15 +328,20 @@ pub(crate) async fn login(
         let mut out = Vec::with_capacity(request.len() + 4);
         encode_packet(&mut out, backend_seq, &request);
         backend.write_all(&out).await?;
-        backend = match backend.connect_tls(connector, name.clone()).await {
-            Ok(backend) => backend,
-            Err(e) => {
-                tracing::warn!(error = %e, "TLS to the backend failed");
-                let message = format!("Sluice cannot set up TLS with the database server: {e}");
-                send_error(&mut client, reply_seq, ER_UNKNOWN_ERROR, b"HY000", &message).await;
-                return Ok(LoginOutcome::Refused);
-            }
-        };
+        if let Err(e) = backend.connect_tls(connector, name.clone()).await {
+            tracing::warn!(error = %e, "TLS to the backend failed");
+            let message = format!("Sluice cannot set up TLS with the database server: {e}");
+            let seq = client.next_seq;
+            send_error(
+                &mut client.stream,
+                seq,
+                ER_UNKNOWN_ERROR,
+                b"HY000",
+                &message,
+            )
+            .await;
+            return Ok(Steps::Refused);
+        }
         backend_seq = backend_seq.wrapping_add(1);
     }
     let backend_is_tls = backend.is_tls();
@@ -251,16 +358,15 @@ pub(crate) async fn login(
         session_state: None,
         accepted: false,
     };
-    relay_authentication(&mut backend, &mut client, caps, seq_shift, &mut observer).await?;
+    relay_authentication(&mut backend, client, caps, seq_shift, &mut observer).await?;
     if !observer.accepted {
-        return Ok(LoginOutcome::Refused);
+        return Ok(Steps::Refused);
     }
     let mut state = SessionState::new(observer.status, hello.database.clone());
     if let Some(data) = observer.session_state {
         state.on_session_state(&data);
     }
-    Ok(LoginOutcome::LoggedIn(Box::new(LoggedIn {
-        client,
+    Ok(Steps::LoggedIn(Box::new(LoginParts {
         backend,
         caps,
         state,
@@ -269,11 +375,12 @@ pub(crate) async fn login(
     })))
 }
 
-/// The client after its handshake response: on TLS if it asked for it.
+/// The client after its handshake response: on TLS if it asked for it,
+/// its capabilities narrowed to what was offered.
 struct ClientReady {
-    client: PacketStream,
     response: crate::io::Packet,
     hello: ClientHello,
+    caps: SessionCaps,
 }
 
 /// MariaDB refuses a plain connection under `require_secure_transport`
@@ -281,46 +388,66 @@ struct ClientReady {
 const ER_ACCESS_DENIED_ERROR: u16 = 1045;
 
 /// Reads the client's handshake response, switching to TLS first if the
-/// client asks for it. `None` when the client was refused (and told).
+/// client asks for it, and narrows its capabilities to what was offered,
+/// as MariaDB would. `None` when the client was refused (and told).
 async fn client_side(
-    mut client: PacketStream,
+    client: &mut ClientLeg,
     greeting: &Greeting,
     greeting_seq: u8,
     settings: &ProxySettings,
 ) -> Result<Option<ClientReady>, SessionError> {
-    let mut response = read_handshake_response(&mut client, greeting_seq).await?;
-    if is_ssl_request(response.payload()) {
-        let Some(tls) = &settings.client_tls else {
-            return Err(SessionError::protocol(Peer::Client)(
-                sluice_protocol::ProtocolError::Unsupported("CLIENT_SSL"),
-            ));
-        };
-        client = client.accept_tls(&tls.acceptor).await?;
-        response = read_handshake_response(&mut client, response.header.seq).await?;
+    let mut response = read_handshake_response(&mut client.stream, greeting_seq).await?;
+    client.received(response.header.seq);
+    if is_ssl_request(response.payload())
+        && greeting.offered().contains(CapabilityFlags::CLIENT_SSL)
+    {
+        if let Some(tls) = &settings.client_tls {
+            client.stream.accept_tls(&tls.acceptor).await?;
+            response = read_handshake_response(&mut client.stream, response.header.seq).await?;
+            client.received(response.header.seq);
+        }
     }
-    let hello = ClientHello::parse(response.payload(), greeting.offered())
-        .map_err(SessionError::protocol(Peer::Client))?;
-    if hello.capabilities.contains(CapabilityFlags::CLIENT_SSL) && !client.is_tls() {
+    let flags = mask_capabilities(
+        &mut response.bytes[HEADER_LEN..],
+        greeting.offered(),
+        greeting.offered_mariadb(),
+    );
+    let hello =
+        ClientHello::parse(response.payload()).map_err(SessionError::protocol(Peer::Client))?;
+    if flags.contains(CapabilityFlags::CLIENT_SSL) && !client.stream.is_tls() {
         return Err(SessionError::protocol(Peer::Client)(
             sluice_protocol::ProtocolError::Unsupported("CLIENT_SSL without an SSL request"),
         ));
     }
-    if settings.require_secure_transport && !client.is_tls() {
+    let caps = SessionCaps::negotiate(
+        flags,
+        hello.mariadb_capabilities,
+        greeting.offered(),
+        greeting.offered_mariadb(),
+    );
+    if settings.require_secure_transport && !client.stream.is_tls() {
         let user = String::from_utf8_lossy(&hello.user);
         tracing::info!(%user, "refused a client without TLS (require_secure_transport)");
         let message = format!(
             "Access denied for user '{user}'@'{}' (using password: {})",
-            client.peer_host(),
+            client.stream.peer_host(),
             if hello.sent_password { "YES" } else { "NO" }
         );
-        let seq = response.header.seq.wrapping_add(1);
-        send_error(&mut client, seq, ER_ACCESS_DENIED_ERROR, b"28000", &message).await;
+        let seq = client.next_seq;
+        send_error(
+            &mut client.stream,
+            seq,
+            ER_ACCESS_DENIED_ERROR,
+            b"28000",
+            &message,
+        )
+        .await;
         return Ok(None);
     }
     Ok(Some(ClientReady {
-        client,
         response,
         hello,
+        caps,
     }))
 }
 
@@ -350,7 +477,7 @@ fn backend_leg<'a>(
 /// from the backend's count to the client's.
 async fn relay_authentication(
     backend: &mut PacketStream,
-    client: &mut PacketStream,
+    client: &mut ClientLeg,
     caps: SessionCaps,
     seq_shift: u8,
     observer: &mut LoginObserver,
@@ -363,11 +490,12 @@ async fn relay_authentication(
             .map_err(SessionError::protocol(Peer::Backend))?;
         observer.observe(observed.event, Some(packet.payload()));
         packet.bytes[3] = packet.header.seq.wrapping_add(seq_shift);
-        client.write_all(&packet.bytes).await?;
+        client.send(&packet.bytes).await?;
         match observed.next {
             Next::ServerPacket => {}
             Next::ClientAuth => {
-                let mut round = client.read_small_packet().await?;
+                let mut round = client.stream.read_small_packet().await?;
+                client.received(round.header.seq);
                 round.bytes[3] = round.header.seq.wrapping_sub(seq_shift);
                 backend.write_all(&round.bytes).await?;
                 tracker.client_done();

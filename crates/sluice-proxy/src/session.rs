@@ -33,6 +33,9 @@ pub(crate) enum SessionEnd {
     Shutdown,
     /// A replication stream ended.
     StreamEnded,
+    /// The server closed the idle session (`KILL`, `wait_timeout`); the
+    /// client got what it sent before closing, then the close.
+    BackendClosed,
 }
 
 pub(crate) struct Session {
@@ -71,12 +74,21 @@ impl Session {
             let waited = tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|stop| *stop) => return Ok(SessionEnd::Shutdown),
-                waited = wait_for_command(&mut self.client, settings) => waited?,
+                waited = wait_for_command(&mut self.client, &mut self.backend, settings) => waited?,
             };
             match waited {
                 Waited::Command => {}
                 Waited::Closed => return Ok(SessionEnd::ClientLeft),
                 Waited::Idle => return Ok(SessionEnd::IdleTimeout),
+                Waited::BackendSpoke => {
+                    self.pass_on_backend_bytes().await?;
+                    continue;
+                }
+                Waited::BackendClosed => {
+                    self.pass_on_backend_bytes().await?;
+                    let _ = self.client.stream.shutdown().await;
+                    return Ok(SessionEnd::BackendClosed);
+                }
             }
             match self.handle_command().await? {
                 Handled::Continue => {}
@@ -84,6 +96,17 @@ impl Session {
                 Handled::Stream => return self.stream().await,
             }
         }
+    }
+
+    /// Relays what the server sent an idle session unasked (the error
+    /// MariaDB writes before it closes a killed or timed-out connection),
+    /// byte for byte.
+    async fn pass_on_backend_bytes(&mut self) -> Result<(), SessionError> {
+        if !self.backend.buf.is_empty() {
+            self.client.write_all(&self.backend.buf).await?;
+            self.backend.buf.clear();
+        }
+        Ok(())
     }
 
     async fn handle_command(&mut self) -> Result<Handled, SessionError> {
@@ -304,21 +327,38 @@ enum Waited {
     Command,
     Closed,
     Idle,
+    /// The server sent bytes while no command was running.
+    BackendSpoke,
+    /// The server closed the connection while no command was running.
+    BackendClosed,
 }
 
-/// Waits until the client sends the first bytes of a command, or leaves.
+/// Waits until the client sends the first bytes of a command, or leaves,
+/// or the server speaks or hangs up unasked: a pool that keeps idle
+/// connections learns at once that one is dead, as it would directly.
 async fn wait_for_command(
     client: &mut PacketStream,
+    backend: &mut PacketStream,
     settings: &ProxySettings,
 ) -> Result<Waited, SessionError> {
     if !client.buf.is_empty() {
         return Ok(Waited::Command);
     }
+    if !backend.buf.is_empty() {
+        return Ok(Waited::BackendSpoke);
+    }
     let read = async {
-        match client.fill().await {
-            Ok(()) => Ok(Waited::Command),
-            Err(e) if e.is_disconnect() => Ok(Waited::Closed),
-            Err(e) => Err(e),
+        tokio::select! {
+            read = client.fill() => match read {
+                Ok(()) => Ok(Waited::Command),
+                Err(e) if e.is_disconnect() => Ok(Waited::Closed),
+                Err(e) => Err(e),
+            },
+            read = backend.fill() => match read {
+                Ok(()) => Ok(Waited::BackendSpoke),
+                Err(e) if e.is_disconnect() => Ok(Waited::BackendClosed),
+                Err(e) => Err(e),
+            },
         }
     };
     match settings.idle_timeout {

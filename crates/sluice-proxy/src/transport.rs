@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::compressed::Compressed;
+
 /// One connection, whichever way it is carried.
 pub(crate) enum Transport {
     Plain(TcpStream),
@@ -17,12 +19,39 @@ pub(crate) enum Transport {
     ClientTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     /// A backend connection, Sluice holding the client end.
     BackendTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// A client's connection in the compressed protocol, over any of the
+    /// others.
+    Compressed(Box<Compressed<Transport>>),
+    /// What is left of a connection whose TLS upgrade failed: reads see
+    /// the end of the stream, writes fail.
+    Closed,
 }
 
 impl Transport {
     /// Whether the bytes travel encrypted.
     pub(crate) fn is_tls(&self) -> bool {
-        !matches!(self, Transport::Plain(_))
+        match self {
+            Transport::ClientTls(_) | Transport::BackendTls(_) => true,
+            Transport::Compressed(s) => s.get_ref().is_tls(),
+            Transport::Plain(_) | Transport::Closed => false,
+        }
+    }
+
+    /// Whether written bytes may wait in a buffer until flushed (a TLS
+    /// record, a compressed packet).
+    pub(crate) fn holds_writes(&self) -> bool {
+        !matches!(self, Transport::Plain(_) | Transport::Closed)
+    }
+
+    /// The address of the peer, through whatever layers carry it.
+    pub(crate) fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Transport::Plain(s) => s.peer_addr(),
+            Transport::ClientTls(s) => s.get_ref().0.peer_addr(),
+            Transport::BackendTls(s) => s.get_ref().0.peer_addr(),
+            Transport::Compressed(s) => s.get_ref().peer_addr(),
+            Transport::Closed => Err(io::ErrorKind::NotConnected.into()),
+        }
     }
 }
 
@@ -36,6 +65,8 @@ impl AsyncRead for Transport {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::Compressed(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::Closed => Poll::Ready(Ok(())),
         }
     }
 }
@@ -50,6 +81,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::Compressed(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
@@ -62,6 +95,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Transport::Compressed(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Transport::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
@@ -70,6 +105,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => s.is_write_vectored(),
             Transport::ClientTls(s) => s.is_write_vectored(),
             Transport::BackendTls(s) => s.is_write_vectored(),
+            Transport::Compressed(_) => false,
+            Transport::Closed => false,
         }
     }
 
@@ -78,6 +115,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::Compressed(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::Closed => Poll::Ready(Ok(())),
         }
     }
 
@@ -86,6 +125,8 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::Compressed(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::Closed => Poll::Ready(Ok(())),
         }
     }
 }

@@ -208,6 +208,10 @@ pub struct RawOpts {
     pub charset: u8,
     /// Per-read timeout for responses.
     pub read_timeout: Duration,
+    /// Bits the handshake response sets whatever the server offered (the
+    /// upper 32 in MariaDB's extended field). They are not counted as in
+    /// effect: a server ignores a bit it did not offer.
+    pub force_capabilities: u64,
 }
 
 impl Default for RawOpts {
@@ -218,6 +222,7 @@ impl Default for RawOpts {
             capabilities: caps::DEFAULT,
             charset: 45, // utf8mb4_general_ci
             read_timeout: Duration::from_secs(30),
+            force_capabilities: 0,
         }
     }
 }
@@ -254,7 +259,7 @@ impl RawConn {
         }
         let greeting = parse_greeting(&greet.payload)?;
         let capabilities = negotiate(opts.capabilities, greeting.capabilities, &opts);
-        let response = handshake_response(&opts, capabilities);
+        let response = handshake_response(&opts, capabilities | opts.force_capabilities);
         write_packet(&mut stream, 1, &response).await?;
         let mut conn = RawConn {
             stream,
@@ -331,6 +336,22 @@ impl RawConn {
                 Err(_) => return false,
                 Ok(Ok(0)) | Ok(Err(_)) => return true,
                 Ok(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Reads until the peer closes the connection (EOF or reset) within
+    /// `timeout`: the bytes that came before the close, or `None` if the
+    /// connection was still open then.
+    pub async fn read_until_closed(&mut self, timeout: Duration) -> Option<Vec<u8>> {
+        let mut buf = [0u8; 4096];
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
             }
         }
     }

@@ -16,6 +16,7 @@ const FAMILIES: &[&str] = &[
     "sluice_write_outcome_unknown_total",
     "sluice_client_connections",
     "sluice_client_connections_total",
+    "sluice_compressed_sessions_total",
     "sluice_commands_total",
     "sluice_backend_connect_errors_total",
     "sluice_backend_up",
@@ -35,6 +36,7 @@ fn record_one_of_each(m: &Metrics) -> ClientGuard {
     m.row_isolated();
     m.outcome_unknown();
     m.command("query");
+    m.compressed_session();
     m.backend_connect_error();
     m.set_backend_up(true);
     m.client_connected()

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::{Command, ResponseShape};
-use sluice_protocol::handshake::{ClientHello, Greeting};
+use sluice_protocol::handshake::{mask_capabilities, ClientHello, Greeting};
 use sluice_protocol::ok::{terminator_status, ErrInfo, OkInfo};
 use sluice_protocol::response::{Next, ResponseTracker};
 use sluice_protocol::stmt::{decode_params, ExecuteParams, ParamType, PrepareOk};
@@ -24,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         1 => {
-            let _ = ClientHello::parse(input, CapabilityFlags::all());
+            let mut masked = input.to_vec();
+            mask_capabilities(&mut masked, CapabilityFlags::all(), MariadbCapabilities::all());
+            let _ = ClientHello::parse(&masked);
         }
         2 => {
             let _ = OkInfo::parse(input, true);
