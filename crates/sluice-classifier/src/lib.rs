@@ -30,10 +30,12 @@
 //! ```
 #![deny(missing_docs)]
 
+mod builtins;
 mod cache;
 mod code;
 mod cold;
 mod detect;
+mod effects;
 mod hints;
 mod insert;
 mod kind;
@@ -44,6 +46,7 @@ mod values;
 
 use std::sync::{Arc, OnceLock};
 
+pub use effects::Effects;
 pub use hints::Hints;
 pub use kind::{
     Ddl, DdlOp, DdlTarget, Kind, OtherKind, ReadKind, SessionKind, TableName, TransactionKind,
@@ -64,6 +67,9 @@ pub struct Classification {
     pub kind: Kind,
     /// Hints found in its comments.
     pub hints: Hints,
+    /// What it may do to its session beyond its kind (temporary tables,
+    /// locks, routine calls, …), read from its code only.
+    pub effects: Effects,
     batch: Result<BatchableInsert, NotBatchable>,
 }
 
@@ -106,6 +112,9 @@ pub struct Options {
     pub prepared: bool,
     /// The session's backslash mode.
     pub escapes: EscapeMode,
+    /// The session's `sql_mode` has `ANSI_QUOTES`: `"…"` is an
+    /// identifier, in which a backslash escapes nothing.
+    pub ansi_quotes: bool,
 }
 
 /// A classifier with a bounded cache of shapes, shared across connections
@@ -153,6 +162,23 @@ pub fn classify_prepared(sql: &[u8]) -> Classification {
     global().classify_prepared(sql)
 }
 
+/// The session effects of a statement text alone, without classifying
+/// it: for a relayed statement whose kind does not matter.
+pub fn effects(sql: &[u8], opts: Options) -> Effects {
+    let lexed = lex(sql, lex_config(opts));
+    effects::scan(&Code::new(sql, &lexed.tokens))
+}
+
+/// How the lexer reads quotes under `opts`.
+fn lex_config(opts: Options) -> LexConfig {
+    let backslash = opts.escapes != EscapeMode::NoBackslash;
+    LexConfig {
+        escapes_single: backslash,
+        escapes_double: backslash && !opts.ansi_quotes,
+        run_conditional: true,
+    }
+}
+
 fn global() -> &'static Classifier {
     static GLOBAL: OnceLock<Classifier> = OnceLock::new();
     GLOBAL.get_or_init(Classifier::default)
@@ -192,20 +218,19 @@ impl Classifier {
 
     /// Classify with explicit options.
     pub fn classify_with(&self, sql: &[u8], opts: Options) -> Classification {
-        let cfg = match opts.escapes {
-            EscapeMode::NoBackslash => LexConfig {
-                escapes_single: false,
-                escapes_double: false,
-                run_conditional: true,
-            },
-            _ => LexConfig::DEFAULT,
-        };
+        let cfg = lex_config(opts);
         let lexed = lex(sql, cfg);
         let code = Code::new(sql, &lexed.tokens);
         let kind = detect::detect(&code, 0);
         let hints = hints::collect(sql, &lexed.tokens);
+        let effects = effects::scan(&code);
         let batch = self.batchability(sql, &lexed, &code, &kind, &hints, opts, cfg);
-        Classification { kind, hints, batch }
+        Classification {
+            kind,
+            hints,
+            effects,
+            batch,
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

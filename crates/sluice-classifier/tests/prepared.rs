@@ -60,6 +60,7 @@ fn escape_modes() {
             Options {
                 prepared: false,
                 escapes,
+                ansi_quotes: false,
             },
         )
         .batchable()

@@ -225,6 +225,7 @@ impl Session {
         command_byte: u8,
         payload: Option<&[u8]>,
     ) -> Result<Handled, SessionError> {
+        let lexing = self.state.classifier_options(false);
         let mut io = SessionIo {
             client: &mut self.client,
             backend: &mut self.backend,
@@ -234,7 +235,7 @@ impl Session {
         let handled = relay_response_to(&mut io, command_byte, payload).await?;
         if let Some(batching) = self.batching.as_mut() {
             let command = payload.and_then(|p| Command::parse(p).ok());
-            batching.after_relay(command.as_ref(), &self.state);
+            batching.after_relay(command.as_ref(), &self.state, lexing);
         }
         Ok(handled)
     }
@@ -278,8 +279,10 @@ async fn relay_response_to(
     let command = payload.and_then(|p| Command::parse(p).ok());
     let shape = response_shape(command_byte);
     let mut tracker = ResponseTracker::new(shape, io.caps);
+    let lexing = io.state.classifier_options(false);
     let mut observer = CommandObserver {
         caps: io.caps,
+        lexing,
         state: io.state,
         command,
         failed: false,
@@ -373,6 +376,8 @@ async fn wait_for_command(
 /// Keeps the session state in step with one command's response.
 struct CommandObserver<'a, 'c> {
     caps: SessionCaps,
+    /// How the session read the command's text when it was sent.
+    lexing: sluice_classifier::Options,
     state: &'a mut SessionState,
     command: Option<Command<'c>>,
     failed: bool,
@@ -421,7 +426,10 @@ impl CommandObserver<'_, '_> {
         };
         match command {
             Command::InitDb(name) if !self.failed => self.state.on_database_selected(name),
-            Command::Query(sql) if !self.schema_reported && mentions_use(sql) => {
+            Command::Query(sql)
+                if !self.schema_reported
+                    && sluice_classifier::effects(sql, self.lexing).may_change_database =>
+            {
                 self.state.forget_database()
             }
             Command::StmtExecute {
@@ -445,31 +453,5 @@ impl CommandObserver<'_, '_> {
             }
             _ => {}
         }
-    }
-}
-
-/// Whether a statement may contain `USE db` (case-insensitive word). Only
-/// consulted when the server did not report the schema itself; a false
-/// positive costs nothing but an unknown database.
-fn mentions_use(sql: &[u8]) -> bool {
-    sql.windows(3).enumerate().any(|(i, w)| {
-        w.eq_ignore_ascii_case(b"use")
-            && (i == 0 || !sql[i - 1].is_ascii_alphanumeric() && sql[i - 1] != b'_')
-            && sql
-                .get(i + 3)
-                .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'_')
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mentions_use;
-
-    #[test]
-    fn use_detection() {
-        assert!(mentions_use(b"USE shop"));
-        assert!(mentions_use(b"select 1; use `x`"));
-        assert!(!mentions_use(b"SELECT user FROM users"));
-        assert!(!mentions_use(b"SELECT reuse"));
     }
 }

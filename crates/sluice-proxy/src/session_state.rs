@@ -90,6 +90,25 @@ impl SessionState {
             .map(|s| s.contains(StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES))
     }
 
+    /// How the classifier reads this session's statement texts: its
+    /// backslash mode and whether `"…"` quotes identifiers, as the last
+    /// status flags report them.
+    pub fn classifier_options(&self, prepared: bool) -> sluice_classifier::Options {
+        let escapes = match self.no_backslash_escapes() {
+            Some(true) => sluice_classifier::EscapeMode::NoBackslash,
+            Some(false) => sluice_classifier::EscapeMode::Backslash,
+            None => sluice_classifier::EscapeMode::Unknown,
+        };
+        let ansi_quotes = self
+            .status
+            .is_some_and(|s| s.contains(StatusFlags::SERVER_STATUS_ANSI_QUOTES));
+        sluice_classifier::Options {
+            prepared,
+            escapes,
+            ansi_quotes,
+        }
+    }
+
     /// Whether the session is in autocommit mode with no open transaction:
     /// the only state in which a statement commits on its own.
     pub fn is_autocommit_idle(&self) -> bool {

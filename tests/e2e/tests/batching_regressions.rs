@@ -341,3 +341,52 @@ async fn pinned_clock_and_random_seed_stay_with_their_session() {
     let contents = ["SELECT tag, r FROM app.t WHERE tag LIKE 's%' ORDER BY tag"];
     batched_like_alone(DECIMALS, clients, &contents).await;
 }
+
+/// The word TEMPORARY in a string literal once marked the session as
+/// holding a temporary table, and it was never batched again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_word_inside_a_string_does_not_taint_the_session() {
+    let clients = (0..32)
+        .map(|i| {
+            Client::root("app")
+                .sql("BEGIN")
+                .sql(format!(
+                    "INSERT INTO t (tag) VALUES ('tmp{i} a temporary note')"
+                ))
+                .sql("COMMIT")
+                .sql(format!("INSERT INTO t (tag) VALUES ('lock tables {i}')"))
+                .sql(format!("INSERT INTO t (tag) VALUES ('b{i}')"))
+                .sql(format!("INSERT INTO t (tag) VALUES ('c{i}')"))
+        })
+        .collect();
+    let wide = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+        tag VARCHAR(40) NOT NULL UNIQUE) ENGINE=InnoDB";
+    batched_like_alone(wide, clients, &["SELECT tag FROM app.t ORDER BY tag"]).await;
+}
+
+/// Under NO_BACKSLASH_ESCAPES `'C:\'` ends at its second quote, so the
+/// stored function call after it is code: the function changes a setting
+/// of the fingerprint (untracked, so the server does not announce it), and
+/// the session's next INSERT must not join a batch under the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routine_calls_are_found_without_backslash_escapes() {
+    let clients = (0..32)
+        .map(|i| {
+            let call = if i % 2 == 0 {
+                "SELECT 'C:\\', app.finer()"
+            } else {
+                "SELECT 'C:\\', 1"
+            };
+            Client::root("app")
+                .sql("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+                .sql(format!("INSERT INTO t (tag, v) VALUES ('a{i}', 1/3)"))
+                .sql(call)
+                .sql(format!("INSERT INTO t (tag, v) VALUES ('b{i}', 1/3)"))
+        })
+        .collect();
+    let setup = "CREATE DATABASE app; CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+        tag VARCHAR(20) NOT NULL UNIQUE, v DECIMAL(40,20)) ENGINE=InnoDB; \
+        CREATE FUNCTION app.finer() RETURNS INT NOT DETERMINISTIC \
+        BEGIN SET div_precision_increment = 12; RETURN 1; END";
+    batched_like_alone(setup, clients, &["SELECT tag, v FROM app.t ORDER BY tag"]).await;
+}

@@ -81,7 +81,11 @@ fuzz_target!(|data: &[u8]| {
     let cold = Classifier::new(0);
     for prepared in [false, true] {
         for escapes in [EscapeMode::Unknown, EscapeMode::Backslash, EscapeMode::NoBackslash] {
-            let opts = Options { prepared, escapes };
+            let opts = Options {
+                prepared,
+                escapes,
+                ..Options::default()
+            };
             let c = cold.classify_with(data, opts);
             check_spans(data, &c, opts);
             let h1 = hot().classify_with(data, opts);

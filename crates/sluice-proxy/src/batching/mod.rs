@@ -13,7 +13,6 @@ mod leader;
 mod member;
 mod owed;
 mod prepared;
-mod routines;
 mod scan;
 mod stats;
 
@@ -23,7 +22,7 @@ use std::time::Duration;
 
 use sluice_batch::{BatchManager, BatchSettings};
 use sluice_classifier::{
-    Classification, Classifier, EscapeMode, Kind, OtherKind, SessionKind, TransactionKind,
+    Classification, Classifier, Effects, Kind, OtherKind, SessionKind, TransactionKind,
 };
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::Command;
@@ -233,14 +232,6 @@ impl SessionBatching {
         }
     }
 
-    fn escapes(&self, state: &SessionState) -> EscapeMode {
-        match state.no_backslash_escapes() {
-            Some(true) => EscapeMode::NoBackslash,
-            Some(false) => EscapeMode::Backslash,
-            None => EscapeMode::Unknown,
-        }
-    }
-
     /// Tries to batch the command in `packet`.
     pub(crate) async fn offer(
         &mut self,
@@ -325,13 +316,11 @@ impl SessionBatching {
             return Ok(None);
         }
         let sql = source.sql();
-        let classification = self.ctx.classifier.classify_with(
-            sql,
-            sluice_classifier::Options {
-                prepared: matches!(source, Source::Prepared { .. }),
-                escapes: self.escapes(io.state),
-            },
-        );
+        let prepared = matches!(source, Source::Prepared { .. });
+        let classification = self
+            .ctx
+            .classifier
+            .classify_with(sql, io.state.classifier_options(prepared));
         let insert = match classification.batchable() {
             Ok(insert) => insert,
             Err(reason) => {
@@ -570,7 +559,13 @@ impl SessionBatching {
     }
 
     /// After a statement was relayed: note what it may have changed.
-    pub(crate) fn after_relay(&mut self, command: Option<&Command<'_>>, state: &SessionState) {
+    /// `lexing` is how the session read texts when the statement was sent.
+    pub(crate) fn after_relay(
+        &mut self,
+        command: Option<&Command<'_>>,
+        state: &SessionState,
+        lexing: sluice_classifier::Options,
+    ) {
         use sluice_protocol::command::Command as C;
         if state
             .status()
@@ -581,10 +576,10 @@ impl SessionBatching {
             self.fingerprint = None;
         }
         match command {
-            Some(C::Query(sql)) => self.after_sql(sql),
+            Some(C::Query(sql)) => self.after_sql(sql, lexing),
             Some(C::StmtExecute { stmt_id, .. }) => {
                 match state.statement(*stmt_id).and_then(|s| s.sql.clone()) {
-                    Some(sql) => self.after_sql(&sql),
+                    Some(sql) => self.after_sql(&sql, lexing),
                     None => self.fingerprint = None,
                 }
             }
@@ -612,13 +607,14 @@ impl SessionBatching {
         }
     }
 
-    fn after_sql(&mut self, sql: &[u8]) {
-        let classification: Classification = self.ctx.classifier.classify(sql);
+    fn after_sql(&mut self, sql: &[u8], lexing: sluice_classifier::Options) {
+        let classification: Classification = self.ctx.classifier.classify_with(sql, lexing);
+        let effects = classification.effects;
         let next_only = match &classification.kind {
             Kind::Transaction(TransactionKind::SetTransaction { next_only }) => *next_only,
             Kind::Transaction(_) => false,
             // One hidden in a multi-statement text.
-            _ => sets_next_transaction(sql),
+            _ => effects.sets_next_transaction,
         };
         if next_only {
             self.next_transaction_set = true;
@@ -660,96 +656,43 @@ impl SessionBatching {
                 self.fingerprint = None;
             }
         }
-        if routines::may_call_routine(sql) {
+        if effects.may_call_routine {
             self.fingerprint = None;
         }
-        if taints_session(&classification.kind, sql) {
+        if taints_session(&classification.kind, &effects) {
             self.tainted = true;
             self.fingerprint = None;
         }
     }
 }
 
-/// Whether `sql` leaves the session in a state no fingerprint shows, for
-/// good: a temporary table or table lock (also hidden in a
+/// Whether a statement leaves the session in a state no fingerprint
+/// shows, for good: a temporary table or table lock (also hidden in a
 /// multi-statement text); a global read lock or backup stage, which a
 /// batch from another session would wait on; a pinned clock or random
 /// seed, which the server reads back as if unset (a clock pinned to about
 /// now looks unpinned, the seeds read as 0). The last two are not looked
 /// for in a single read or write, where `timestamp = …` is a column.
-fn taints_session(kind: &Kind, sql: &[u8]) -> bool {
-    if mentions(sql, b"TEMPORARY") || mentions(sql, b"LOCK TABLES") {
+fn taints_session(kind: &Kind, effects: &Effects) -> bool {
+    if effects.temporary_table || effects.table_lock {
         return true;
     }
     let single_read_or_write =
-        matches!(kind, Kind::Read(_) | Kind::Write(_)) && !sql.contains(&b';');
-    !single_read_or_write
-        && (mentions(sql, b"READ LOCK")
-            || mentions(sql, b"FOR EXPORT")
-            || mentions(sql, b"BACKUP STAGE")
-            || PINNING_VARIABLES
-                .iter()
-                .any(|name| assigns_system_variable(sql, name)))
-}
-
-/// Session variables that pin what a row's functions return.
-const PINNING_VARIABLES: [&[u8]; 3] = [b"timestamp", b"rand_seed1", b"rand_seed2"];
-
-/// Whether `sql` holds `name = …` or `name := …` for the system variable
-/// `name` (bare, or after `@@`, `@@session.` and the like, but not the
-/// user variable `@name`).
-fn assigns_system_variable(sql: &[u8], name: &[u8]) -> bool {
-    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
-    let mut from = 0;
-    while let Some(at) = scan::find_ignore_case(&sql[from..], name) {
-        let start = from + at;
-        let end = start + name.len();
-        from = start + 1;
-        let before = start.checked_sub(1).map(|i| sql[i]);
-        let user_variable = before == Some(b'@') && (start < 2 || sql[start - 2] != b'@');
-        if before.is_some_and(is_word) || user_variable {
-            continue;
-        }
-        let rest = &sql[end..];
-        let rest = &rest[rest.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
-        if rest.first() == Some(&b'=') || rest.starts_with(b":=") {
-            return true;
-        }
-    }
-    false
-}
-
-fn mentions(sql: &[u8], word: &[u8]) -> bool {
-    scan::find_ignore_case(sql, word).is_some()
-}
-
-/// Whether `sql` holds `SET TRANSACTION` (no scope) somewhere.
-fn sets_next_transaction(sql: &[u8]) -> bool {
-    let mut from = 0;
-    while let Some(at) = scan::find_ignore_case(&sql[from..], b"TRANSACTION") {
-        let before = sql[..from + at].trim_ascii_end();
-        if before.len() >= 3 && before[before.len() - 3..].eq_ignore_ascii_case(b"SET") {
-            let prior = before.len().checked_sub(4).map(|i| sql[i]);
-            if !prior.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                return true;
-            }
-        }
-        from += at + 1;
-    }
-    false
+        matches!(kind, Kind::Read(_) | Kind::Write(_)) && !effects.several_statements;
+    !single_read_or_write && (effects.global_lock || effects.pins_clock_or_seed)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{assigns_system_variable, sets_next_transaction, taints_session};
+    use super::taints_session;
     use sluice_classifier::Classifier;
 
     #[test]
     fn pinning_and_global_locks_taint_but_a_timestamp_column_does_not() {
         let classifier = Classifier::default();
         let taints = |sql: &str| {
-            let kind = classifier.classify(sql.as_bytes()).kind;
-            taints_session(&kind, sql.as_bytes())
+            let classification = classifier.classify(sql.as_bytes());
+            taints_session(&classification.kind, &classification.effects)
         };
         assert!(taints("SET timestamp = 1700000000"));
         assert!(taints("SET @@session.rand_seed2 = 3"));
@@ -757,48 +700,11 @@ mod tests {
         assert!(taints("FLUSH TABLES WITH READ LOCK"));
         assert!(taints("BACKUP STAGE START"));
         assert!(taints("CREATE TEMPORARY TABLE t (a INT)"));
+        assert!(taints("SELECT 1; LOCK TABLES t WRITE"));
         assert!(!taints("UPDATE t SET timestamp = NOW() WHERE id = 1"));
         assert!(!taints("SELECT * FROM t WHERE timestamp = 5"));
         assert!(!taints("SET sql_mode = ''"));
-    }
-
-    #[test]
-    fn finds_assignments_of_pinning_variables() {
-        for sql in [
-            "SET timestamp = 1",
-            "set @@timestamp:=UNIX_TIMESTAMP()",
-            "SET @@session.TIMESTAMP=5",
-            "SET SESSION timestamp = 7, sql_mode = ''",
-            "SET sql_mode = '', rand_seed1 = 1",
-        ] {
-            let found = [&b"timestamp"[..], b"rand_seed1"]
-                .iter()
-                .any(|name| assigns_system_variable(sql.as_bytes(), name));
-            assert!(found, "{sql}");
-        }
-        for sql in [
-            "SET @timestamp = 1",
-            "SET explicit_defaults_for_timestamp = 1",
-            "SELECT @@timestamp",
-            "SET timestamp_x = 1",
-            "INSERT INTO t (ts) VALUES (CURRENT_TIMESTAMP)",
-        ] {
-            assert!(
-                !assigns_system_variable(sql.as_bytes(), b"timestamp"),
-                "{sql}"
-            );
-        }
-    }
-
-    #[test]
-    fn finds_set_transaction_without_scope() {
-        assert!(sets_next_transaction(b"SET TRANSACTION READ ONLY"));
-        assert!(sets_next_transaction(b"DO 1; set\n transaction read only"));
-        assert!(!sets_next_transaction(b"SET SESSION TRANSACTION READ ONLY"));
-        assert!(!sets_next_transaction(b"START TRANSACTION"));
-        assert!(!sets_next_transaction(
-            b"INSERT INTO t VALUES ('transaction')"
-        ));
-        assert!(!sets_next_transaction(b"SELECT 1 AS offset TRANSACTION"));
+        assert!(!taints("INSERT INTO t (v) VALUES ('a temporary note')"));
+        assert!(!taints("SELECT 'lock tables', 'read lock'; SELECT 1"));
     }
 }

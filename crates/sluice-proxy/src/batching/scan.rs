@@ -32,9 +32,3 @@ pub(crate) fn skip_quoted(
 pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
-
-/// Position of `needle` in `hay`, ignoring ASCII case.
-pub(crate) fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
-}

@@ -1,13 +1,8 @@
-//! Whether a statement may call a stored function. A stored function can
-//! change session settings (`SET time_zone = …` in its body) without the
-//! server saying so to a client that did not ask for session tracking, so
-//! after such a statement the session fingerprint is read again.
+//! Names that are followed by `(` in SQL without being a stored function:
+//! MariaDB's built-in functions and the keywords written like calls.
 
-use super::scan::{find, skip_quoted};
-
-/// Built-in functions and keywords written like calls. Anything else
-/// followed by `(` may be a stored function.
-const BUILTINS: &[&str] = &[
+/// Sorted (ASCII, upper case) for a binary search.
+pub(crate) const BUILTINS: &[&str] = &[
     "ABS",
     "ACOS",
     "ADDDATE",
@@ -36,9 +31,9 @@ const BUILTINS: &[&str] = &[
     "CEIL",
     "CEILING",
     "CHAR",
+    "CHARACTER_LENGTH",
     "CHARSET",
     "CHAR_LENGTH",
-    "CHARACTER_LENGTH",
     "COALESCE",
     "COLLATION",
     "COLUMN_CREATE",
@@ -110,9 +105,9 @@ const BUILTINS: &[&str] = &[
     "INSTR",
     "INTERVAL",
     "INTO",
+    "ISNULL",
     "IS_FREE_LOCK",
     "IS_USED_LOCK",
-    "ISNULL",
     "JOIN",
     "JSON_ARRAY",
     "JSON_ARRAYAGG",
@@ -201,8 +196,8 @@ const BUILTINS: &[&str] = &[
     "RPAD",
     "RTRIM",
     "SCHEMA",
-    "SEC_TO_TIME",
     "SECOND",
+    "SEC_TO_TIME",
     "SELECT",
     "SESSION_USER",
     "SET",
@@ -219,8 +214,8 @@ const BUILTINS: &[&str] = &[
     "STDDEV",
     "STDDEV_POP",
     "STDDEV_SAMP",
-    "STR_TO_DATE",
     "STRCMP",
+    "STR_TO_DATE",
     "SUBDATE",
     "SUBSTR",
     "SUBSTRING",
@@ -270,89 +265,31 @@ const BUILTINS: &[&str] = &[
     "YEARWEEK",
 ];
 
-/// Whether `sql` has a call that is not a built-in function: a word or a
-/// qualified name directly followed by `(`, outside quotes and comments.
-pub(crate) fn may_call_routine(sql: &[u8]) -> bool {
-    // Words after which `name (` is a table and its column list.
-    const TABLE_BEFORE: &[&str] = &[
-        "INTO",
-        "TABLE",
-        "REFERENCES",
-        "INDEX",
-        "KEY",
-        "ON",
-        "UPDATE",
-    ];
-    let mut previous: &[u8] = b"";
-    let mut i = 0;
-    while i < sql.len() {
-        let c = sql[i];
-        match c {
-            b'\'' | b'"' | b'`' => i = skip_quoted(sql, i, c, true).unwrap_or(sql.len()),
-            b'/' if sql.get(i + 1) == Some(&b'*') => i = find_from(sql, i + 2, b"*/") + 2,
-            b'#' => i = find_from(sql, i, b"\n"),
-            b'-' if sql.get(i + 1) == Some(&b'-') => i = find_from(sql, i, b"\n"),
-            c if c.is_ascii_alphabetic() || c == b'_' => {
-                let start = i;
-                while i < sql.len()
-                    && (sql[i].is_ascii_alphanumeric() || sql[i] == b'_' || sql[i] == b'$')
-                {
-                    i += 1;
-                }
-                let qualified = start > 0 && sql[start - 1] == b'.';
-                let mut j = i;
-                while j < sql.len() && sql[j].is_ascii_whitespace() {
-                    j += 1;
-                }
-                let word = &sql[start..i];
-                if sql.get(j) == Some(&b'(') {
-                    let listed = |list: &[&str], w: &[u8]| {
-                        list.iter().any(|b| b.as_bytes().eq_ignore_ascii_case(w))
-                    };
-                    let table = listed(TABLE_BEFORE, previous);
-                    if !table && (qualified || !listed(BUILTINS, word)) {
-                        return true;
-                    }
-                }
-                if sql.get(i) != Some(&b'.') {
-                    previous = word;
-                }
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    false
-}
-
-/// Position of `needle` at or after `from`, or the end of `sql`.
-fn find_from(sql: &[u8], from: usize, needle: &[u8]) -> usize {
-    sql.get(from..)
-        .and_then(|rest| find(rest, needle))
-        .map_or(sql.len(), |p| from + p)
+/// Whether `word` (any case) is a built-in name.
+pub(crate) fn is_builtin(word: &[u8]) -> bool {
+    BUILTINS
+        .binary_search_by(|name| {
+            let name = name.as_bytes().iter().map(u8::to_ascii_uppercase);
+            name.cmp(word.iter().map(u8::to_ascii_uppercase))
+        })
+        .is_ok()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::may_call_routine;
+    use super::*;
 
     #[test]
-    fn finds_stored_function_calls() {
-        assert!(may_call_routine(b"SELECT east()"));
-        assert!(may_call_routine(b"SELECT app.f(1) FROM t"));
-        assert!(may_call_routine(b"UPDATE t SET a = my_func (a)"));
-        assert!(!may_call_routine(
-            b"SELECT COUNT(*), MAX(id), NOW() FROM t WHERE a IN (1, 2)"
-        ));
-        assert!(!may_call_routine(b"SELECT 'f(x)', `g(y)` FROM t -- h(z)\n"));
-        assert!(!may_call_routine(b"INSERT INTO t (a, b) VALUES (1, 2)"));
-        assert!(may_call_routine(b"insert into app.t(a) values (f2(1))"));
-        assert!(!may_call_routine(
-            b"CREATE TABLE t2 (a INT, FOREIGN KEY (a) REFERENCES p (id))"
-        ));
-        assert!(!may_call_routine(
-            b"SELECT * FROM t /* k(1) */ WHERE x = 'it''s(' "
-        ));
+    fn sorted_upper_case_and_found_in_any_case() {
+        assert!(BUILTINS.windows(2).all(|w| w[0] < w[1]));
+        assert!(BUILTINS
+            .iter()
+            .all(|n| n.bytes().all(|b| !b.is_ascii_lowercase())));
+        for name in BUILTINS {
+            assert!(is_builtin(name.as_bytes()));
+            assert!(is_builtin(name.to_ascii_lowercase().as_bytes()));
+        }
+        assert!(!is_builtin(b"my_func"));
+        assert!(!is_builtin(b""));
     }
 }
