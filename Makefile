@@ -4,7 +4,7 @@ CARGO ?= cargo
 LISTEN ?= 127.0.0.1:3307
 BACKEND ?= 127.0.0.1:3306
 
-.PHONY: run build release test lint fmt bench-relay bench-batch clean
+.PHONY: run build release test drivers lint fmt bench-relay bench-batch clean
 
 ## Run Sluice on 127.0.0.1:3307 in front of the MariaDB at 127.0.0.1:3306.
 run: release
@@ -16,10 +16,16 @@ build:
 release:
 	$(CARGO) build --release --bin sluice
 
-## Every test: unit, property and end-to-end (private MariaDB servers).
-test:
+## Every test: unit, property and end-to-end (private MariaDB servers),
+## the driver matrix included.
+test: drivers
 	$(CARGO) build --bin sluice
 	$(CARGO) test --workspace --no-fail-fast
+
+## Third-party drivers for the driver matrix (PHP, Python, Node); installs
+## only what is missing.
+drivers:
+	bash tests/drivers/setup.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
