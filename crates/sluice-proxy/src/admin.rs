@@ -4,7 +4,41 @@
 
 use std::sync::atomic::Ordering;
 
+use sluice_protocol::resultset::write_text_result;
+use sluice_protocol::StatusFlags;
+
 use crate::batching::BatchContext;
+use crate::error::SessionError;
+use crate::exchange::SessionIo;
+
+/// Answers `SHOW SLUICE STATUS` with a result set made by Sluice, whose
+/// status flags are the session's own (the statement never reaches the
+/// backend, so nothing about the session changes).
+pub(crate) async fn answer_status(
+    io: &mut SessionIo<'_>,
+    ctx: &BatchContext,
+) -> Result<(), SessionError> {
+    let rows = status_rows(ctx);
+    let session_flags = StatusFlags::SERVER_STATUS_IN_TRANS
+        | StatusFlags::SERVER_STATUS_AUTOCOMMIT
+        | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY
+        | StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES
+        | StatusFlags::SERVER_STATUS_ANSI_QUOTES;
+    let status = io
+        .state
+        .status()
+        .unwrap_or(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+        .intersection(session_flags);
+    let mut out = Vec::new();
+    write_text_result(
+        &mut out,
+        io.caps,
+        status,
+        &["Variable_name", "Value"],
+        &rows,
+    );
+    io.client.write_all(&out).await
+}
 
 /// Whether `sql` is `SHOW SLUICE STATUS` (any case and spacing, optional
 /// trailing `;`).

@@ -11,6 +11,7 @@ mod admin;
 pub mod batching;
 mod compressed;
 mod error;
+mod exchange;
 mod internal;
 mod io;
 mod listener;

@@ -3,22 +3,19 @@
 //! the session state up to date from what the server reported.
 
 use sluice_protocol::caps::SessionCaps;
-use sluice_protocol::command::{code, command_name, response_shape, Command};
-use sluice_protocol::ok::OkInfo;
+use sluice_protocol::command::{command_name, Command};
 use sluice_protocol::packet::{HEADER_LEN, MAX_PAYLOAD_LEN};
-use sluice_protocol::response::{Event, Next, ResponseTracker};
-use sluice_protocol::stmt::ExecuteParams;
 use sluice_protocol::ProtocolError;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 use std::sync::Arc;
 
-use crate::batching::{BatchContext, Offer, SessionBatching, SessionIo};
+use crate::batching::{BatchContext, Offer, SessionBatching};
 use crate::error::{Peer, SessionError};
+use crate::exchange::{relay_response_to, Handled, SessionIo};
 use crate::io::PacketStream;
 use crate::login::LoggedIn;
-use crate::relay::{relay_client_file, relay_response, ResponseObserver};
 use crate::session_state::SessionState;
 use crate::settings::ProxySettings;
 
@@ -145,34 +142,8 @@ impl Session {
         let command_byte = packet.bytes[HEADER_LEN];
         tracing::trace!(command = command_name(command_byte), "command");
         self.metrics.command(command_name(command_byte));
-        if let Some(batching) = self.batching.as_ref() {
-            if let Ok(Command::Query(sql)) = Command::parse(&packet.bytes[HEADER_LEN..]) {
-                if crate::admin::is_show_sluice_status(sql) {
-                    let rows = crate::admin::status_rows(&batching.ctx);
-                    use sluice_protocol::StatusFlags as F;
-                    let session_flags = F::SERVER_STATUS_IN_TRANS
-                        | F::SERVER_STATUS_AUTOCOMMIT
-                        | F::SERVER_STATUS_IN_TRANS_READONLY
-                        | F::SERVER_STATUS_NO_BACKSLASH_ESCAPES
-                        | F::SERVER_STATUS_ANSI_QUOTES;
-                    let status = self
-                        .state
-                        .status()
-                        .unwrap_or(F::SERVER_STATUS_AUTOCOMMIT)
-                        .intersection(session_flags);
-                    let mut out = Vec::new();
-                    sluice_protocol::resultset::write_text_result(
-                        &mut out,
-                        self.caps,
-                        status,
-                        &["Variable_name", "Value"],
-                        &rows,
-                    );
-                    self.client.write_all(&out).await?;
-                    return Ok(Handled::Continue);
-                }
-            }
-        }
+        // Parsed once: every handler below reads this one.
+        let command = Command::parse(&packet.bytes[HEADER_LEN..]).ok();
         if let Some(batching) = self.batching.as_mut() {
             let mut io = SessionIo {
                 client: &mut self.client,
@@ -180,13 +151,18 @@ impl Session {
                 caps: self.caps,
                 state: &mut self.state,
             };
-            if let Offer::Handled = batching.offer(&packet, &mut io).await? {
+            if let Some(Command::Query(sql)) = &command {
+                if crate::admin::is_show_sluice_status(sql) {
+                    crate::admin::answer_status(&mut io, &batching.ctx).await?;
+                    return Ok(Handled::Continue);
+                }
+            }
+            if let Offer::Handled = batching.offer(&packet, command.as_ref(), &mut io).await? {
                 return Ok(Handled::Continue);
             }
         }
         self.reconcile_ahead_of(command_byte, &packet.bytes).await?;
-        self.after_forward(command_byte, Some(&packet.bytes[HEADER_LEN..]))
-            .await
+        self.after_forward(command_byte, command.as_ref()).await
     }
 
     /// Writes `command` (may be empty when the caller streams it after)
@@ -223,7 +199,7 @@ impl Session {
     async fn after_forward(
         &mut self,
         command_byte: u8,
-        payload: Option<&[u8]>,
+        command: Option<&Command<'_>>,
     ) -> Result<Handled, SessionError> {
         let lexing = self.state.classifier_options(false);
         let mut io = SessionIo {
@@ -232,10 +208,9 @@ impl Session {
             caps: self.caps,
             state: &mut self.state,
         };
-        let handled = relay_response_to(&mut io, command_byte, payload).await?;
+        let handled = relay_response_to(&mut io, command_byte, command).await?;
         if let Some(batching) = self.batching.as_mut() {
-            let command = payload.and_then(|p| Command::parse(p).ok());
-            batching.after_relay(command.as_ref(), &self.state, lexing);
+            batching.after_relay(command, &self.state, lexing);
         }
         Ok(handled)
     }
@@ -255,75 +230,6 @@ impl Session {
         let _ = self.client.stream.shutdown().await;
         Ok(SessionEnd::StreamEnded)
     }
-}
-
-/// Relays the response to a command already sent to the backend, then
-/// updates the session state.
-pub(crate) async fn relay_one_response(
-    io: &mut SessionIo<'_>,
-    payload: Option<&[u8]>,
-) -> Result<(), SessionError> {
-    let command_byte = payload
-        .and_then(|p| p.first().copied())
-        .unwrap_or(code::QUERY);
-    relay_response_to(io, command_byte, payload)
-        .await
-        .map(|_| ())
-}
-
-async fn relay_response_to(
-    io: &mut SessionIo<'_>,
-    command_byte: u8,
-    payload: Option<&[u8]>,
-) -> Result<Handled, SessionError> {
-    let command = payload.and_then(|p| Command::parse(p).ok());
-    let shape = response_shape(command_byte);
-    let mut tracker = ResponseTracker::new(shape, io.caps);
-    let lexing = io.state.classifier_options(false);
-    let mut observer = CommandObserver {
-        caps: io.caps,
-        lexing,
-        state: io.state,
-        command,
-        failed: false,
-        schema_reported: false,
-    };
-    let mut next = tracker.initial();
-    loop {
-        match next {
-            Next::ServerPacket => {
-                next = relay_response(io.backend, io.client, &mut tracker, &mut observer).await?;
-            }
-            Next::ClientFile => {
-                relay_client_file(io.client, io.backend).await?;
-                tracker.client_done();
-                next = Next::ServerPacket;
-            }
-            Next::ClientAuth => {
-                let round = io.client.read_small_packet().await?;
-                io.backend.write_all(&round.bytes).await?;
-                tracker.client_done();
-                next = Next::ServerPacket;
-            }
-            Next::Stream => return Ok(Handled::Stream),
-            Next::Done => break,
-        }
-    }
-    if let Some(status) = tracker.status() {
-        observer.state.on_status(status);
-    }
-    observer.finish();
-    Ok(if command_byte == code::QUIT {
-        Handled::Quit
-    } else {
-        Handled::Continue
-    })
-}
-
-enum Handled {
-    Continue,
-    Quit,
-    Stream,
 }
 
 enum Waited {
@@ -370,88 +276,5 @@ async fn wait_for_command(
             Err(_) => Ok(Waited::Idle),
         },
         None => read.await,
-    }
-}
-
-/// Keeps the session state in step with one command's response.
-struct CommandObserver<'a, 'c> {
-    caps: SessionCaps,
-    /// How the session read the command's text when it was sent.
-    lexing: sluice_classifier::Options,
-    state: &'a mut SessionState,
-    command: Option<Command<'c>>,
-    failed: bool,
-    schema_reported: bool,
-}
-
-impl ResponseObserver for CommandObserver<'_, '_> {
-    fn observe(&mut self, event: Event, payload: Option<&[u8]>) {
-        match event {
-            Event::Ok => {
-                let Some(ok) =
-                    payload.and_then(|p| OkInfo::parse(p, self.caps.session_track()).ok())
-                else {
-                    return;
-                };
-                self.state.on_status(ok.status);
-                if !ok.session_state.is_empty() {
-                    self.schema_reported = true;
-                    self.state.on_session_state(ok.session_state);
-                }
-            }
-            Event::Err => {
-                self.failed = true;
-                self.state.on_error();
-            }
-            Event::Prepared(ok) => {
-                if let Some(Command::StmtPrepare(sql)) = self.command {
-                    self.state
-                        .on_prepared(ok.stmt_id, sql, ok.num_params, ok.num_columns);
-                }
-            }
-            Event::ResultSetEnd | Event::Row | Event::Other => {}
-        }
-    }
-}
-
-impl CommandObserver<'_, '_> {
-    /// Bookkeeping that depends on the command and whether it succeeded.
-    fn finish(self) {
-        let Some(command) = self.command else {
-            if !self.schema_reported {
-                // A command too large to read may have changed anything.
-                self.state.forget_database();
-            }
-            return;
-        };
-        match command {
-            Command::InitDb(name) if !self.failed => self.state.on_database_selected(name),
-            Command::Query(sql)
-                if !self.schema_reported
-                    && sluice_classifier::effects(sql, self.lexing).may_change_database =>
-            {
-                self.state.forget_database()
-            }
-            Command::StmtExecute {
-                stmt_id, params, ..
-            } => {
-                let num_params = self.state.statement(stmt_id).map(|s| s.num_params);
-                if let Some(types) = num_params
-                    .and_then(|n| ExecuteParams::parse(params, n).ok())
-                    .and_then(|p| p.param_types())
-                {
-                    self.state.on_types_bound(stmt_id, types);
-                }
-                self.state.on_long_data_consumed(stmt_id);
-            }
-            Command::StmtSendLongData { stmt_id } => self.state.on_long_data(stmt_id),
-            Command::StmtReset { stmt_id } => self.state.on_long_data_consumed(stmt_id),
-            Command::StmtClose { stmt_id } => self.state.on_statement_closed(stmt_id),
-            Command::ResetConnection if !self.failed => self.state.on_reset(),
-            Command::ChangeUser if !self.failed => {
-                self.state.on_user_changed();
-            }
-            _ => {}
-        }
     }
 }

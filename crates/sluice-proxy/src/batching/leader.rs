@@ -14,9 +14,11 @@
 use sluice_batch::BatchManager;
 
 use super::key::BatchKey;
-use super::member::{Assignment, LeaderPicker, Member, MemberResult};
-use super::{Candidate, SessionBatching, SessionIo};
+use super::member::{Assignment, LeaderPicker, Member};
+use super::verdict::{ids_of, members_told, verdict, Answers, Ending, Verdict};
+use super::{Candidate, SessionBatching};
 use crate::error::SessionError;
+use crate::exchange::SessionIo;
 use crate::internal::{encode_query, quote_ident, read_result, QueryResult};
 use crate::io::Packet;
 
@@ -46,18 +48,16 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Outcome of running the batch statement.
+/// How running the batch ended, with the error that ended the leader's
+/// session where there is one.
 enum BatchRun {
-    /// Committed: one insert id per member (0 without AUTO_INCREMENT).
-    Committed(Vec<u64>),
-    /// Rolled back or never applied: everyone runs alone.
-    NotApplied(&'static str),
-    /// The connection failed after the batch was sent, or the server's
-    /// answer made no sense: it may or may not have committed.
-    Unknown(SessionError),
+    Ended(Ending),
     /// The batch could not be sent, or its rollback failed: the server
     /// rolls back as the connection closes.
     NotCommitted(SessionError),
+    /// The connection failed after the batch was sent, or the server's
+    /// answer made no sense: it may or may not have committed.
+    Unknown(SessionError),
 }
 
 pub(super) async fn lead(
@@ -91,47 +91,41 @@ pub(super) async fn lead(
         elapsed_us = started.elapsed().as_micros() as u64,
         "batch ran"
     );
-    match run {
-        BatchRun::Committed(ids) => {
+    let (ending, error) = match run {
+        BatchRun::Ended(ending) => (ending, None),
+        BatchRun::NotCommitted(e) => (Ending::NotCommitted, Some(e)),
+        BatchRun::Unknown(e) => (Ending::Unknown, Some(e)),
+    };
+    for (member, result) in others.into_iter().zip(members_told(&ending, rows - 1)) {
+        let _ = member.reply.send(Assignment::Done(result));
+    }
+    match (ending, error) {
+        (Ending::Committed(ids), _) => {
             ctx.stats.on_batch(rows, &candidate.facts.label);
-            for (member, id) in others.into_iter().zip(&ids[1..]) {
-                let _ = member
-                    .reply
-                    .send(Assignment::Done(MemberResult::Inserted { insert_id: *id }));
-            }
             let own = ids[0];
             let generated = candidate.generates_id.then_some(own);
             batching.answer_inserted(io, own, generated).await
         }
-        BatchRun::NotApplied(why) => {
-            tracing::debug!(rows, why, "batch not applied; members run alone");
+        (Ending::NotApplied, _) => {
             ctx.stats.on_failure();
-            tell_all(others, MemberResult::RunAlone);
             ctx.stats.on_isolated();
             batching.run_alone(io, packet).await
         }
-        BatchRun::NotCommitted(e) => {
+        (Ending::NotCommitted, error) => {
             ctx.stats.on_failure();
-            tell_all(others, MemberResult::RunAlone);
-            Err(e)
+            Err(error.unwrap_or_else(|| unexpected("batch not committed")))
         }
-        BatchRun::Unknown(e) => {
-            tracing::warn!(rows, error = %e, "outcome of a batch unknown");
+        (Ending::Unknown, error) => {
+            let error = error.unwrap_or_else(|| unexpected("batch outcome unknown"));
+            tracing::warn!(rows, error = %error, "outcome of a batch unknown");
             for _ in 0..rows {
                 ctx.stats.on_outcome_unknown();
             }
-            tell_all(others, MemberResult::Unknown);
             // The leader's client is told too, then the session ends: its
             // server connection is gone or out of step.
             let _ = batching.answer_unknown(io).await;
-            Err(e)
+            Err(error)
         }
-    }
-}
-
-fn tell_all(members: Vec<Member>, result: MemberResult) {
-    for member in members {
-        let _ = member.reply.send(Assignment::Done(result));
     }
 }
 
@@ -177,9 +171,6 @@ const SETTLE: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEA
     ELSE ROLLBACK AND NO CHAIN NO RELEASE; \
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sluice: batch rolled back'; END IF";
 
-/// What [`SETTLE`]'s rollback branch raises: ER_SIGNAL_EXCEPTION, 45000.
-const ROLLED_BACK: (u16, &[u8; 5]) = (1644, b"45000");
-
 /// Ends the transaction when [`SETTLE`] itself failed.
 const ROLLBACK: &[u8] = b"ROLLBACK AND NO CHAIN NO RELEASE";
 
@@ -200,46 +191,37 @@ async fn run_batch(
         return BatchRun::NotCommitted(e);
     }
     // From here on the server may have committed whatever is not read.
-    let opened = match read_result(io.backend, io.caps).await {
-        Ok(r) => matches!(r, QueryResult::Ok { .. }),
-        Err(e) => return BatchRun::Unknown(e),
-    };
-    let insert = match read_result(io.backend, io.caps).await {
-        Ok(r) => r,
-        Err(e) => return BatchRun::Unknown(e),
-    };
-    let ids = ids_of(&insert, returning, rows);
-    if ids.is_some() {
-        // The server is committing: the rows queued behind may execute
-        // while the commit reaches disk.
-        in_flight.committing();
-    }
-    let settled = match read_result(io.backend, io.caps).await {
-        Ok(r) => r,
-        Err(e) => return BatchRun::Unknown(e),
-    };
-    if !opened {
-        // The INSERT ran in autocommit mode, so it stands as it is. This
-        // cannot happen in an autocommit-idle session.
-        return match (&insert, ids) {
-            (QueryResult::Err(_), _) => BatchRun::NotApplied("transaction did not open"),
-            (_, Some(ids)) => BatchRun::Committed(ids),
-            (_, None) => BatchRun::Unknown(unexpected(
-                "the transaction did not open and the INSERT stood",
-            )),
+    let mut answers = [None, None, None];
+    let mut lost = None;
+    for (i, answer) in answers.iter_mut().enumerate() {
+        let result = match read_result(io.backend, io.caps).await {
+            Ok(result) => result,
+            Err(e) => {
+                lost = Some(e);
+                break;
+            }
         };
-    }
-    match settled {
-        QueryResult::Ok { .. } => match ids {
-            Some(ids) => BatchRun::Committed(ids),
-            None => BatchRun::Unknown(unexpected("committed, but not one id per row")),
-        },
-        QueryResult::Err(e) if (e.code, &e.sql_state) == (ROLLED_BACK.0, ROLLED_BACK.1) => {
-            BatchRun::NotApplied("error or warnings")
+        if i == 1 && ids_of(&result, returning, rows).is_some() {
+            // The server is committing: the rows queued behind may
+            // execute while the commit reaches disk.
+            in_flight.committing();
         }
-        // The settling statement failed (a Galera certification conflict
-        // at COMMIT, say): make sure no transaction stays open.
-        _ => roll_back(io, "commit failed").await,
+        *answer = Some(result);
+    }
+    let [opened, insert, settled] = &answers;
+    let answers = Answers {
+        opened: opened.as_ref(),
+        insert: insert.as_ref(),
+        settled: settled.as_ref(),
+    };
+    match verdict(answers, returning, rows) {
+        Verdict::Committed(ids) => BatchRun::Ended(Ending::Committed(ids)),
+        Verdict::NotApplied(why) => {
+            tracing::debug!(rows, why, "batch not applied; members run alone");
+            BatchRun::Ended(Ending::NotApplied)
+        }
+        Verdict::RollBack(why) => roll_back(io, why).await,
+        Verdict::Unknown(why) => BatchRun::Unknown(lost.unwrap_or_else(|| unexpected(why))),
     }
 }
 
@@ -248,39 +230,12 @@ async fn run_batch(
 /// connection closes.
 async fn roll_back(io: &mut SessionIo<'_>, why: &'static str) -> BatchRun {
     match finish(io, ROLLBACK).await {
-        Ok(QueryResult::Ok { .. }) => BatchRun::NotApplied(why),
+        Ok(QueryResult::Ok { .. }) => {
+            tracing::debug!(why, "batch rolled back; members run alone");
+            BatchRun::Ended(Ending::NotApplied)
+        }
         Ok(_) => BatchRun::NotCommitted(unexpected("ROLLBACK failed")),
         Err(e) => BatchRun::NotCommitted(e),
-    }
-}
-
-/// One insert id per row from a clean INSERT's result (0 for every row
-/// of a table without AUTO_INCREMENT), or `None` if the result is not
-/// what a batch of `rows` rows gives.
-fn ids_of(insert: &QueryResult, returning: bool, rows: usize) -> Option<Vec<u64>> {
-    match insert {
-        QueryResult::Rows {
-            rows: got,
-            warnings: 0,
-            ..
-        } if returning && got.len() == rows => got
-            .iter()
-            .map(|r| {
-                r.first()
-                    .and_then(|v| v.as_deref())
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    // The OK packet carries a negative explicit id as its
-                    // two's complement, as MariaDB does.
-                    .map(|id| id as u64)
-            })
-            .collect(),
-        QueryResult::Ok {
-            affected_rows,
-            warnings: 0,
-            ..
-        } if !returning && *affected_rows == rows as u64 => Some(vec![0; rows]),
-        _ => None,
     }
 }
 

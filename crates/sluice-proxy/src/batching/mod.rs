@@ -6,6 +6,7 @@
 //! and [`SessionBatching::after_relay`] after.
 
 mod autoinc;
+mod decline;
 mod facts;
 mod fingerprint;
 mod key;
@@ -15,6 +16,7 @@ mod owed;
 mod prepared;
 mod scan;
 mod stats;
+mod verdict;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,7 +26,6 @@ use sluice_batch::{BatchManager, BatchSettings};
 use sluice_classifier::{
     Classification, Classifier, Effects, Kind, OtherKind, SessionKind, TransactionKind,
 };
-use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::Command;
 use sluice_protocol::ok::{err_payload, ok_payload};
 use sluice_protocol::packet::encode_packet;
@@ -33,11 +34,13 @@ use sluice_protocol::StatusFlags;
 use tokio::sync::oneshot;
 
 use crate::error::SessionError;
+use crate::exchange::SessionIo;
 use crate::internal::{encode_query, read_result, QueryResult};
-use crate::io::{Packet, PacketStream};
+use crate::io::Packet;
 use crate::session_state::SessionState;
 
 use self::autoinc::{id_source, split_values, IdSource};
+pub use self::decline::Decline;
 use self::facts::FactsCache;
 use self::fingerprint::Fingerprint;
 use self::key::BatchKey;
@@ -135,14 +138,6 @@ impl BatchContext {
     }
 }
 
-/// The borrowed parts of a session that batching works with.
-pub(crate) struct SessionIo<'a> {
-    pub(crate) client: &'a mut PacketStream,
-    pub(crate) backend: &'a mut PacketStream,
-    pub(crate) caps: SessionCaps,
-    pub(crate) state: &'a mut SessionState,
-}
-
 /// Whether batching took the statement.
 pub(crate) enum Offer {
     /// The client has its answer.
@@ -236,11 +231,12 @@ impl SessionBatching {
     pub(crate) async fn offer(
         &mut self,
         packet: &Packet,
+        command: Option<&Command<'_>>,
         io: &mut SessionIo<'_>,
     ) -> Result<Offer, SessionError> {
-        let source = match Command::parse(packet.payload()) {
-            Ok(Command::Query(sql)) => Source::Text(sql),
-            Ok(Command::StmtExecute {
+        let source = match command {
+            Some(Command::Query(sql)) => Source::Text(sql),
+            Some(&Command::StmtExecute {
                 stmt_id, params, ..
             }) => match io.state.statement(stmt_id) {
                 Some(stmt) if !stmt.long_data_pending => match &stmt.sql {
@@ -273,7 +269,7 @@ impl SessionBatching {
             .submit(candidate.key.clone(), member, bytes, candidate.max_wait)
             .is_err()
         {
-            self.ctx.stats.unbatched("queue_full");
+            self.ctx.stats.unbatched(Decline::QueueFull);
             return Ok(Offer::Declined);
         }
         let assignment = assignment.await;
@@ -325,26 +321,28 @@ impl SessionBatching {
             Ok(insert) => insert,
             Err(reason) => {
                 if matches!(classification.kind, Kind::Write(_)) {
-                    self.ctx.stats.unbatched(reason.as_str());
+                    self.ctx.stats.unbatched(Decline::Statement(reason));
                 }
                 return Ok(None);
             }
         };
         if !io.state.is_autocommit_idle() {
-            self.ctx.stats.unbatched("in_transaction");
+            self.ctx.stats.unbatched(Decline::InTransaction);
             return Ok(None);
         }
         if self.tainted {
-            self.ctx.stats.unbatched("session_state");
+            self.ctx.stats.unbatched(Decline::SessionState);
             return Ok(None);
         }
         if self.next_transaction_set {
-            self.ctx.stats.unbatched("next_transaction_characteristics");
+            self.ctx
+                .stats
+                .unbatched(Decline::NextTransactionCharacteristics);
             return Ok(None);
         }
         let hint = classification.hints.batch_ms;
         if self.ctx.hint_mode.load(Ordering::Relaxed) && hint.is_none() {
-            self.ctx.stats.unbatched("no_hint");
+            self.ctx.stats.unbatched(Decline::NoHint);
             return Ok(None);
         }
         if self.fingerprint.is_none() {
@@ -354,11 +352,11 @@ impl SessionBatching {
             // The server refused the settings query (a variable it does not
             // have): this session is not batched, and not asked again.
             self.unsupported = true;
-            self.ctx.stats.unbatched("session_settings_unreadable");
+            self.ctx.stats.unbatched(Decline::SessionSettingsUnreadable);
             return Ok(None);
         };
         if !fingerprint.batchable {
-            self.ctx.stats.unbatched("session_settings");
+            self.ctx.stats.unbatched(Decline::SessionSettings);
             return Ok(None);
         }
         let schema: &[u8] = match insert.schema() {
@@ -375,11 +373,11 @@ impl SessionBatching {
             .lookup(io.backend, io.caps, &user, schema, insert.table())
             .await?
         else {
-            self.ctx.stats.unbatched("table_facts_pending");
+            self.ctx.stats.unbatched(Decline::TableFactsPending);
             return Ok(None);
         };
         if !facts.batchable {
-            self.ctx.stats.unbatched("table");
+            self.ctx.stats.unbatched(Decline::Table);
             return Ok(None);
         }
         let row = match source {
@@ -439,7 +437,7 @@ impl SessionBatching {
                         Some(IdSource::Generated) => true,
                         Some(IdSource::Explicit) => false,
                         None => {
-                            self.ctx.stats.unbatched("id_expression");
+                            self.ctx.stats.unbatched(Decline::IdExpression);
                             return Ok(None);
                         }
                     }
@@ -519,7 +517,7 @@ impl SessionBatching {
         if reconcile {
             Self::read_reconcile(io).await?;
         }
-        crate::session::relay_one_response(io, Some(packet.payload())).await
+        crate::exchange::relay_one_response(io, Some(packet.payload())).await
     }
 
     /// Before relaying a command that may observe the session's last

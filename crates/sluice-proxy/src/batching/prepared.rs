@@ -7,8 +7,7 @@ use sluice_protocol::stmt::{
     column_type as t, decode_params, ExecuteParams, ParamType, ParamValue,
 };
 
-/// Why a prepared execution is not batched (metric label).
-pub(crate) type Declined = &'static str;
+use super::decline::Decline;
 
 /// Renders the row tuple of a prepared INSERT with its bound values.
 pub(crate) fn render_prepared_row(
@@ -17,21 +16,21 @@ pub(crate) fn render_prepared_row(
     params: &ExecuteParams<'_>,
     types: &[ParamType],
     charset: &str,
-) -> Result<Vec<u8>, Declined> {
-    let values = decode_params(params, types).map_err(|_| "malformed_params")?;
+) -> Result<Vec<u8>, Decline> {
+    let values = decode_params(params, types).map_err(|_| Decline::MalformedParams)?;
     let bound: Vec<BoundValue<'_>> = values
         .iter()
         .map(bound_value)
         .collect::<Option<_>>()
-        .ok_or("unsupported_param_type")?;
-    let tuple = insert.row_bytes(sql).map_err(|_| "splice")?;
+        .ok_or(Decline::UnsupportedParamType)?;
+    let tuple = insert.row_bytes(sql).map_err(|_| Decline::Splice)?;
     render_row(
         tuple,
         insert.placeholders(),
         &bound,
         &RenderOptions { charset },
     )
-    .map_err(|_| "unrenderable_value")
+    .map_err(|_| Decline::UnrenderableValue)
 }
 
 fn bound_value<'a>(value: &ParamValue<'a>) -> Option<BoundValue<'a>> {
@@ -136,7 +135,7 @@ mod tests {
         };
         assert_eq!(
             render_prepared_row(sql, insert, &params, &geometry, "utf8mb4"),
-            Err("unsupported_param_type")
+            Err(Decline::UnsupportedParamType)
         );
     }
 }

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 
 use sluice_batch::core::Adjustment;
 
+use super::decline::Decline;
+
 /// Batching counters (monotonic), kept here for `SHOW SLUICE STATUS` and
 /// mirrored into the Prometheus registry.
 pub struct BatchStats {
@@ -46,7 +48,8 @@ impl BatchStats {
         &self.metrics
     }
 
-    pub(crate) fn unbatched(&self, reason: &'static str) {
+    pub(crate) fn unbatched(&self, decline: Decline) {
+        let reason = decline.as_str();
         self.metrics.unbatched(reason);
         *self
             .unbatched

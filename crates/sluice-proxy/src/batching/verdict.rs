@@ -1,0 +1,327 @@
+//! What became of a batch, decided from the server's answers alone, and
+//! what each member is told: pure functions, so every combination of
+//! answers has a unit test. `leader.rs` does the I/O around them.
+
+use super::member::MemberResult;
+use crate::internal::QueryResult;
+
+/// What the settling `IF`'s rollback branch raises: ER_SIGNAL_EXCEPTION
+/// with SQLSTATE 45000.
+pub(super) const ROLLED_BACK: (u16, &[u8; 5]) = (1644, b"45000");
+
+/// The server's answers to the batch's three statements (`START
+/// TRANSACTION`, the INSERT, the settling `IF`), in order. A read that
+/// failed (the connection was lost) leaves its answer and every later one
+/// `None`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Answers<'a> {
+    pub(super) opened: Option<&'a QueryResult>,
+    pub(super) insert: Option<&'a QueryResult>,
+    pub(super) settled: Option<&'a QueryResult>,
+}
+
+/// What became of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Committed: one insert id per row, the leader's first.
+    Committed(Vec<u64>),
+    /// Rolled back, or never applied: everyone runs alone.
+    NotApplied(&'static str),
+    /// The settling statement failed some other way (a Galera
+    /// certification conflict at COMMIT, say): roll back explicitly, then
+    /// everyone runs alone.
+    RollBack(&'static str),
+    /// The answers stop, or make no sense, after the batch was sent: it
+    /// may or may not have committed.
+    Unknown(&'static str),
+}
+
+/// Decides from the answers of a batch of `rows` rows, `returning` when
+/// its INSERT has a `RETURNING` clause.
+pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Verdict {
+    let Some(opened) = answers.opened else {
+        return Verdict::Unknown("connection lost before the transaction opened");
+    };
+    let Some(insert) = answers.insert else {
+        return Verdict::Unknown("connection lost during the INSERT");
+    };
+    let Some(settled) = answers.settled else {
+        return Verdict::Unknown("connection lost during the commit");
+    };
+    let ids = ids_of(insert, returning, rows);
+    if !matches!(opened, QueryResult::Ok { .. }) {
+        // The INSERT ran in autocommit mode, so it stands as it is. This
+        // cannot happen in an autocommit-idle session.
+        return match (insert, ids) {
+            (QueryResult::Err(_), _) => Verdict::NotApplied("transaction did not open"),
+            (_, Some(ids)) => Verdict::Committed(ids),
+            (_, None) => Verdict::Unknown("the transaction did not open and the INSERT stood"),
+        };
+    }
+    match settled {
+        QueryResult::Ok { .. } => match ids {
+            Some(ids) => Verdict::Committed(ids),
+            None => Verdict::Unknown("committed, but not one id per row"),
+        },
+        QueryResult::Err(e) if (e.code, &e.sql_state) == (ROLLED_BACK.0, ROLLED_BACK.1) => {
+            Verdict::NotApplied("error or warnings")
+        }
+        _ => Verdict::RollBack("commit failed"),
+    }
+}
+
+/// One insert id per row from a clean INSERT's result (0 for every row
+/// of a table without AUTO_INCREMENT), or `None` if the result is not
+/// what a batch of `rows` rows gives.
+pub(super) fn ids_of(insert: &QueryResult, returning: bool, rows: usize) -> Option<Vec<u64>> {
+    match insert {
+        QueryResult::Rows {
+            rows: got,
+            warnings: 0,
+            ..
+        } if returning && got.len() == rows => got
+            .iter()
+            .map(|r| {
+                r.first()
+                    .and_then(|v| v.as_deref())
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    // The OK packet carries a negative explicit id as its
+                    // two's complement, as MariaDB does.
+                    .map(|id| id as u64)
+            })
+            .collect(),
+        QueryResult::Ok {
+            affected_rows,
+            warnings: 0,
+            ..
+        } if !returning && *affected_rows == rows as u64 => Some(vec![0; rows]),
+        _ => None,
+    }
+}
+
+/// How the batch ended for its members, once the leader acted on the
+/// verdict (a rollback that itself failed leaves the rows not committed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Ending {
+    Committed(Vec<u64>),
+    /// Nothing was written: everyone runs their own statement alone.
+    NotApplied,
+    /// Nothing was written, but the leader's connection is unusable.
+    NotCommitted,
+    Unknown,
+}
+
+/// What the members other than the leader are told, in the order they
+/// were handed over (the leader's row is the first of `Committed`).
+pub(super) fn members_told(ending: &Ending, others: usize) -> Vec<MemberResult> {
+    match ending {
+        Ending::Committed(ids) => ids
+            .iter()
+            .skip(1)
+            .take(others)
+            .map(|&insert_id| MemberResult::Inserted { insert_id })
+            .collect(),
+        Ending::NotApplied | Ending::NotCommitted => vec![MemberResult::RunAlone; others],
+        Ending::Unknown => vec![MemberResult::Unknown; others],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::internal::ServerError;
+    use sluice_protocol::StatusFlags;
+
+    fn ok(affected_rows: u64, warnings: u16) -> QueryResult {
+        QueryResult::Ok {
+            affected_rows,
+            last_insert_id: 0,
+            status: StatusFlags::empty(),
+            warnings,
+        }
+    }
+
+    fn ids(values: &[&str], warnings: u16) -> QueryResult {
+        QueryResult::Rows {
+            rows: values
+                .iter()
+                .map(|v| vec![Some(v.as_bytes().to_vec())])
+                .collect(),
+            status: StatusFlags::empty(),
+            warnings,
+        }
+    }
+
+    fn err(code: u16, sql_state: &[u8; 5]) -> QueryResult {
+        QueryResult::Err(ServerError {
+            code,
+            sql_state: *sql_state,
+            message: String::new(),
+        })
+    }
+
+    fn decide(
+        opened: Option<&QueryResult>,
+        insert: Option<&QueryResult>,
+        settled: Option<&QueryResult>,
+        returning: bool,
+    ) -> Verdict {
+        let answers = Answers {
+            opened,
+            insert,
+            settled,
+        };
+        verdict(answers, returning, 3)
+    }
+
+    /// (opened, insert, settled, returning, verdict)
+    type Case<'a> = (
+        Option<&'a QueryResult>,
+        Option<&'a QueryResult>,
+        Option<&'a QueryResult>,
+        bool,
+        Verdict,
+    );
+
+    #[test]
+    fn the_whole_outcome_matrix() {
+        let opened = ok(0, 0);
+        let not_opened = err(1792, b"25006");
+        let returned = ids(&["7", "8", "-1"], 0);
+        let returned_warning = ids(&["7", "8", "9"], 1);
+        let returned_short = ids(&["7", "8"], 0);
+        let plain = ok(3, 0);
+        let duplicate = err(1062, b"23000");
+        let committed = ok(0, 0);
+        let rolled_back = err(ROLLED_BACK.0, ROLLED_BACK.1);
+        let conflict = err(1213, b"40001");
+        let all = Verdict::Committed(vec![7, 8, u64::MAX]);
+        let cases: Vec<Case<'_>> = vec![
+            // opened, insert clean, settled
+            (
+                Some(&opened),
+                Some(&returned),
+                Some(&committed),
+                true,
+                all.clone(),
+            ),
+            (
+                Some(&opened),
+                Some(&plain),
+                Some(&committed),
+                false,
+                Verdict::Committed(vec![0; 3]),
+            ),
+            // the server rolled back: error or warning
+            (
+                Some(&opened),
+                Some(&duplicate),
+                Some(&rolled_back),
+                true,
+                Verdict::NotApplied("error or warnings"),
+            ),
+            (
+                Some(&opened),
+                Some(&returned_warning),
+                Some(&rolled_back),
+                true,
+                Verdict::NotApplied("error or warnings"),
+            ),
+            // committed although not one id per row: nobody can tell
+            (
+                Some(&opened),
+                Some(&returned_short),
+                Some(&committed),
+                true,
+                Verdict::Unknown("committed, but not one id per row"),
+            ),
+            (
+                Some(&opened),
+                Some(&plain),
+                Some(&committed),
+                true,
+                Verdict::Unknown("committed, but not one id per row"),
+            ),
+            // the commit itself failed
+            (
+                Some(&opened),
+                Some(&returned),
+                Some(&conflict),
+                true,
+                Verdict::RollBack("commit failed"),
+            ),
+            // the transaction did not open: the INSERT stands as it is
+            (
+                Some(&not_opened),
+                Some(&duplicate),
+                Some(&committed),
+                true,
+                Verdict::NotApplied("transaction did not open"),
+            ),
+            (
+                Some(&not_opened),
+                Some(&returned),
+                Some(&committed),
+                true,
+                all.clone(),
+            ),
+            (
+                Some(&not_opened),
+                Some(&returned_warning),
+                Some(&rolled_back),
+                true,
+                Verdict::Unknown("the transaction did not open and the INSERT stood"),
+            ),
+            // lost at each point after the batch was sent
+            (
+                None,
+                None,
+                None,
+                true,
+                Verdict::Unknown("connection lost before the transaction opened"),
+            ),
+            (
+                Some(&opened),
+                None,
+                None,
+                true,
+                Verdict::Unknown("connection lost during the INSERT"),
+            ),
+            (
+                Some(&opened),
+                Some(&returned),
+                None,
+                true,
+                Verdict::Unknown("connection lost during the commit"),
+            ),
+        ];
+        for (i, (opened, insert, settled, returning, want)) in cases.into_iter().enumerate() {
+            assert_eq!(decide(opened, insert, settled, returning), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn members_are_told_their_own_ids_or_to_run_alone() {
+        let committed = Ending::Committed(vec![10, 11, 12]);
+        assert_eq!(
+            members_told(&committed, 2),
+            vec![
+                MemberResult::Inserted { insert_id: 11 },
+                MemberResult::Inserted { insert_id: 12 }
+            ]
+        );
+        assert_eq!(
+            members_told(&Ending::NotApplied, 2),
+            vec![MemberResult::RunAlone; 2]
+        );
+        assert_eq!(
+            members_told(&Ending::NotCommitted, 1),
+            vec![MemberResult::RunAlone]
+        );
+        assert_eq!(
+            members_told(&Ending::Unknown, 3),
+            vec![MemberResult::Unknown; 3]
+        );
+    }
+}

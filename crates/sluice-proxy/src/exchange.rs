@@ -1,0 +1,178 @@
+//! One command's exchange on the connection pair: the server's response
+//! relayed to the client as it comes, and the session state kept in step
+//! with what the server reported. The relay handler and batching (for a
+//! statement run alone) both end a command here.
+
+use sluice_protocol::caps::SessionCaps;
+use sluice_protocol::command::{code, response_shape, Command};
+use sluice_protocol::ok::OkInfo;
+use sluice_protocol::response::{Event, Next, ResponseTracker};
+use sluice_protocol::stmt::ExecuteParams;
+
+use crate::error::SessionError;
+use crate::io::PacketStream;
+use crate::relay::{relay_client_file, relay_response, ResponseObserver};
+use crate::session_state::SessionState;
+
+/// The connection pair a handler works on: the client, its own backend
+/// connection, the capabilities in force and the session's state.
+pub(crate) struct SessionIo<'a> {
+    pub(crate) client: &'a mut PacketStream,
+    pub(crate) backend: &'a mut PacketStream,
+    pub(crate) caps: SessionCaps,
+    pub(crate) state: &'a mut SessionState,
+}
+
+/// Relays the response to a command already sent to the backend, then
+/// updates the session state.
+pub(crate) async fn relay_one_response(
+    io: &mut SessionIo<'_>,
+    payload: Option<&[u8]>,
+) -> Result<(), SessionError> {
+    let command_byte = payload
+        .and_then(|p| p.first().copied())
+        .unwrap_or(code::QUERY);
+    let command = payload.and_then(|p| Command::parse(p).ok());
+    relay_response_to(io, command_byte, command.as_ref())
+        .await
+        .map(|_| ())
+}
+
+/// Relays the response to `command` (`None` when it was too large to
+/// read, or unreadable), keeping the session state in step.
+pub(crate) async fn relay_response_to(
+    io: &mut SessionIo<'_>,
+    command_byte: u8,
+    command: Option<&Command<'_>>,
+) -> Result<Handled, SessionError> {
+    let shape = response_shape(command_byte);
+    let mut tracker = ResponseTracker::new(shape, io.caps);
+    let lexing = io.state.classifier_options(false);
+    let mut observer = CommandObserver {
+        caps: io.caps,
+        lexing,
+        state: io.state,
+        command: command.copied(),
+        failed: false,
+        schema_reported: false,
+    };
+    let mut next = tracker.initial();
+    loop {
+        match next {
+            Next::ServerPacket => {
+                next = relay_response(io.backend, io.client, &mut tracker, &mut observer).await?;
+            }
+            Next::ClientFile => {
+                relay_client_file(io.client, io.backend).await?;
+                tracker.client_done();
+                next = Next::ServerPacket;
+            }
+            Next::ClientAuth => {
+                let round = io.client.read_small_packet().await?;
+                io.backend.write_all(&round.bytes).await?;
+                tracker.client_done();
+                next = Next::ServerPacket;
+            }
+            Next::Stream => return Ok(Handled::Stream),
+            Next::Done => break,
+        }
+    }
+    if let Some(status) = tracker.status() {
+        observer.state.on_status(status);
+    }
+    observer.finish();
+    Ok(if command_byte == code::QUIT {
+        Handled::Quit
+    } else {
+        Handled::Continue
+    })
+}
+
+pub(crate) enum Handled {
+    Continue,
+    Quit,
+    Stream,
+}
+
+/// Keeps the session state in step with one command's response.
+struct CommandObserver<'a, 'c> {
+    caps: SessionCaps,
+    /// How the session read the command's text when it was sent.
+    lexing: sluice_classifier::Options,
+    state: &'a mut SessionState,
+    command: Option<Command<'c>>,
+    failed: bool,
+    schema_reported: bool,
+}
+
+impl ResponseObserver for CommandObserver<'_, '_> {
+    fn observe(&mut self, event: Event, payload: Option<&[u8]>) {
+        match event {
+            Event::Ok => {
+                let Some(ok) =
+                    payload.and_then(|p| OkInfo::parse(p, self.caps.session_track()).ok())
+                else {
+                    return;
+                };
+                self.state.on_status(ok.status);
+                if !ok.session_state.is_empty() {
+                    self.schema_reported = true;
+                    self.state.on_session_state(ok.session_state);
+                }
+            }
+            Event::Err => {
+                self.failed = true;
+                self.state.on_error();
+            }
+            Event::Prepared(ok) => {
+                if let Some(Command::StmtPrepare(sql)) = self.command {
+                    self.state
+                        .on_prepared(ok.stmt_id, sql, ok.num_params, ok.num_columns);
+                }
+            }
+            Event::ResultSetEnd | Event::Row | Event::Other => {}
+        }
+    }
+}
+
+impl CommandObserver<'_, '_> {
+    /// Bookkeeping that depends on the command and whether it succeeded.
+    fn finish(self) {
+        let Some(command) = self.command else {
+            if !self.schema_reported {
+                // A command too large to read may have changed anything.
+                self.state.forget_database();
+            }
+            return;
+        };
+        match command {
+            Command::InitDb(name) if !self.failed => self.state.on_database_selected(name),
+            Command::Query(sql)
+                if !self.schema_reported
+                    && sluice_classifier::effects(sql, self.lexing).may_change_database =>
+            {
+                self.state.forget_database()
+            }
+            Command::StmtExecute {
+                stmt_id, params, ..
+            } => {
+                let num_params = self.state.statement(stmt_id).map(|s| s.num_params);
+                if let Some(types) = num_params
+                    .and_then(|n| ExecuteParams::parse(params, n).ok())
+                    .and_then(|p| p.param_types())
+                {
+                    self.state.on_types_bound(stmt_id, types);
+                }
+                self.state.on_long_data_consumed(stmt_id);
+            }
+            Command::StmtSendLongData { stmt_id } => self.state.on_long_data(stmt_id),
+            Command::StmtReset { stmt_id } => self.state.on_long_data_consumed(stmt_id),
+            Command::StmtClose { stmt_id } => self.state.on_statement_closed(stmt_id),
+            Command::ResetConnection if !self.failed => self.state.on_reset(),
+            Command::ChangeUser if !self.failed => {
+                self.state.on_user_changed();
+            }
+            _ => {}
+        }
+    }
+}
