@@ -41,6 +41,7 @@ mod insert;
 mod kind;
 mod lexer;
 mod render;
+mod row;
 mod shape;
 mod values;
 
@@ -53,6 +54,7 @@ pub use kind::{
     WriteKind,
 };
 pub use render::{render_row, render_value, BoundValue, RenderError, RenderOptions};
+pub use row::{auto_increment_source, IdSource};
 pub use shape::{splice, BatchableInsert, NotBatchable, ShapeKey, SpliceError};
 
 use cache::ShapeCache;
@@ -167,6 +169,19 @@ pub fn classify_prepared(sql: &[u8]) -> Classification {
 pub fn effects(sql: &[u8], opts: Options) -> Effects {
     let lexed = lex(sql, lex_config(opts));
     effects::scan(&Code::new(sql, &lexed.tokens))
+}
+
+/// Whether `sql` is Sluice's own `SHOW SLUICE STATUS` (any case, spacing
+/// and comments, an optional trailing `;`), which Sluice answers itself.
+pub fn is_show_sluice_status(sql: &[u8]) -> bool {
+    let lexed = lex(sql, LexConfig::DEFAULT);
+    let code = Code::new(sql, &lexed.tokens);
+    let words = match code.toks.last() {
+        Some(last) if last.tok == Tok::Semi => &code.toks[..code.toks.len() - 1],
+        _ => &code.toks[..],
+    };
+    matches!(words, [show, sluice, status]
+        if show.is_kw(sql, "SHOW") && sluice.is_kw(sql, "SLUICE") && status.is_kw(sql, "STATUS"))
 }
 
 /// How the lexer reads quotes under `opts`.

@@ -251,3 +251,15 @@ fn effects_come_from_code_only() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn show_sluice_status_is_recognised_in_code_only() {
+    use sluice_classifier::is_show_sluice_status;
+    assert!(is_show_sluice_status(b"SHOW SLUICE STATUS"));
+    assert!(is_show_sluice_status(b"  show   sluice\nstatus ; "));
+    assert!(is_show_sluice_status(b"SHOW /* ours */ SLUICE STATUS"));
+    assert!(!is_show_sluice_status(b"SHOW STATUS"));
+    assert!(!is_show_sluice_status(b"SHOW SLUICE STATUS LIKE 'x'"));
+    assert!(!is_show_sluice_status(b"SELECT 'SHOW SLUICE STATUS'"));
+    assert!(!is_show_sluice_status(b"SHOW SLUICE STATUS; SELECT 1"));
+}

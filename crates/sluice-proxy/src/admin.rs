@@ -40,20 +40,6 @@ pub(crate) async fn answer_status(
     io.client.write_all(&out).await
 }
 
-/// Whether `sql` is `SHOW SLUICE STATUS` (any case and spacing, optional
-/// trailing `;`).
-pub(crate) fn is_show_sluice_status(sql: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(sql) else {
-        return false;
-    };
-    let text = text.trim().trim_end_matches(';').trim();
-    let words: Vec<&str> = text.split_ascii_whitespace().collect();
-    words.len() == 3
-        && words[0].eq_ignore_ascii_case("SHOW")
-        && words[1].eq_ignore_ascii_case("SLUICE")
-        && words[2].eq_ignore_ascii_case("STATUS")
-}
-
 /// Rows of `Variable_name`, `Value`.
 pub(crate) fn status_rows(ctx: &BatchContext) -> Vec<Vec<String>> {
     let stats = ctx.stats();
@@ -104,17 +90,4 @@ pub(crate) fn status_rows(ctx: &BatchContext) -> Vec<Vec<String>> {
         out.push(vec![format!("unbatched_{reason}"), count.to_string()]);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_show_sluice_status;
-
-    #[test]
-    fn recognises_the_statement() {
-        assert!(is_show_sluice_status(b"SHOW SLUICE STATUS"));
-        assert!(is_show_sluice_status(b"  show   sluice\nstatus ; "));
-        assert!(!is_show_sluice_status(b"SHOW STATUS"));
-        assert!(!is_show_sluice_status(b"SHOW SLUICE STATUS LIKE 'x'"));
-    }
 }

@@ -135,7 +135,7 @@ impl Session {
             self.client
                 .forward_logical_packet(&mut self.backend)
                 .await?;
-            self.after_forward(command_byte, None).await?;
+            self.after_forward(command_byte, None, None).await?;
             return Ok(Handled::Continue);
         }
         let packet = self.client.read_packet().await?;
@@ -144,6 +144,7 @@ impl Session {
         self.metrics.command(command_name(command_byte));
         // Parsed once: every handler below reads this one.
         let command = Command::parse(&packet.bytes[HEADER_LEN..]).ok();
+        let mut classified = None;
         if let Some(batching) = self.batching.as_mut() {
             let mut io = SessionIo {
                 client: &mut self.client,
@@ -152,17 +153,19 @@ impl Session {
                 state: &mut self.state,
             };
             if let Some(Command::Query(sql)) = &command {
-                if crate::admin::is_show_sluice_status(sql) {
+                if sluice_classifier::is_show_sluice_status(sql) {
                     crate::admin::answer_status(&mut io, &batching.ctx).await?;
                     return Ok(Handled::Continue);
                 }
             }
-            if let Offer::Handled = batching.offer(&packet, command.as_ref(), &mut io).await? {
-                return Ok(Handled::Continue);
+            match batching.offer(&packet, command.as_ref(), &mut io).await? {
+                Offer::Handled => return Ok(Handled::Continue),
+                Offer::Declined(classification) => classified = classification,
             }
         }
         self.reconcile_ahead_of(command_byte, &packet.bytes).await?;
-        self.after_forward(command_byte, command.as_ref()).await
+        self.after_forward(command_byte, command.as_ref(), classified)
+            .await
     }
 
     /// Writes `command` (may be empty when the caller streams it after)
@@ -200,6 +203,7 @@ impl Session {
         &mut self,
         command_byte: u8,
         command: Option<&Command<'_>>,
+        classified: Option<sluice_classifier::Classification>,
     ) -> Result<Handled, SessionError> {
         let lexing = self.state.classifier_options(false);
         let mut io = SessionIo {
@@ -210,7 +214,7 @@ impl Session {
         };
         let handled = relay_response_to(&mut io, command_byte, command).await?;
         if let Some(batching) = self.batching.as_mut() {
-            batching.after_relay(command, &self.state, lexing);
+            batching.after_relay(command, &self.state, lexing, classified);
         }
         Ok(handled)
     }

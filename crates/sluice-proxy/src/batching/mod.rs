@@ -5,7 +5,6 @@
 //! for two hooks: [`SessionBatching::offer`] before a statement is relayed
 //! and [`SessionBatching::after_relay`] after.
 
-mod autoinc;
 mod decline;
 mod facts;
 mod fingerprint;
@@ -14,7 +13,6 @@ mod leader;
 mod member;
 mod owed;
 mod prepared;
-mod scan;
 mod stats;
 mod verdict;
 
@@ -24,7 +22,8 @@ use std::time::Duration;
 
 use sluice_batch::{BatchManager, BatchSettings};
 use sluice_classifier::{
-    Classification, Classifier, Effects, Kind, OtherKind, SessionKind, TransactionKind,
+    auto_increment_source, Classification, Classifier, Effects, IdSource, Kind, OtherKind,
+    SessionKind, TransactionKind,
 };
 use sluice_protocol::command::Command;
 use sluice_protocol::ok::{err_payload, ok_payload};
@@ -39,7 +38,6 @@ use crate::internal::{encode_query, read_result, QueryResult};
 use crate::io::Packet;
 use crate::session_state::SessionState;
 
-use self::autoinc::{id_source, split_values, IdSource};
 pub use self::decline::Decline;
 use self::facts::FactsCache;
 use self::fingerprint::Fingerprint;
@@ -142,8 +140,9 @@ impl BatchContext {
 pub(crate) enum Offer {
     /// The client has its answer.
     Handled,
-    /// Relay the statement as usual.
-    Declined,
+    /// Relay the statement as usual; its classification, when it was
+    /// classified, serves again after the relay.
+    Declined(Option<Classification>),
 }
 
 /// Per-session batching state.
@@ -246,14 +245,19 @@ impl SessionBatching {
                         num_params: stmt.num_params,
                         params,
                     },
-                    None => return Ok(Offer::Declined),
+                    None => return Ok(Offer::Declined(None)),
                 },
-                _ => return Ok(Offer::Declined),
+                _ => return Ok(Offer::Declined(None)),
             },
-            _ => return Ok(Offer::Declined),
+            _ => return Ok(Offer::Declined(None)),
         };
-        let Some(candidate) = self.candidate(&source, io).await? else {
-            return Ok(Offer::Declined);
+        let prepared = matches!(source, Source::Prepared { .. });
+        let classification = self
+            .ctx
+            .classifier
+            .classify_with(source.sql(), io.state.classifier_options(prepared));
+        let Some(candidate) = self.candidate(&source, &classification, io).await? else {
+            return Ok(Offer::Declined(Some(classification)));
         };
         let (reply, assignment) = oneshot::channel();
         let member = Member {
@@ -270,7 +274,7 @@ impl SessionBatching {
             .is_err()
         {
             self.ctx.stats.unbatched(Decline::QueueFull);
-            return Ok(Offer::Declined);
+            return Ok(Offer::Declined(Some(classification)));
         }
         let assignment = assignment.await;
         self.ctx.stats.metrics().row_waited(queued_at.elapsed());
@@ -306,17 +310,13 @@ impl SessionBatching {
     async fn candidate(
         &mut self,
         source: &Source<'_>,
+        classification: &Classification,
         io: &mut SessionIo<'_>,
     ) -> Result<Option<Candidate>, SessionError> {
         if !self.ctx.enabled.load(Ordering::Relaxed) || self.unsupported {
             return Ok(None);
         }
         let sql = source.sql();
-        let prepared = matches!(source, Source::Prepared { .. });
-        let classification = self
-            .ctx
-            .classifier
-            .classify_with(sql, io.state.classifier_options(prepared));
         let insert = match classification.batchable() {
             Ok(insert) => insert,
             Err(reason) => {
@@ -429,10 +429,12 @@ impl SessionBatching {
             {
                 None => true,
                 Some(index) => {
-                    let values = split_values(row, !fingerprint.no_backslash_escapes);
-                    let source = values
-                        .and_then(|v| v.get(index).cloned())
-                        .and_then(|r| id_source(&row[r], fingerprint.no_auto_value_on_zero));
+                    let source = auto_increment_source(
+                        row,
+                        index,
+                        io.state.classifier_options(false),
+                        fingerprint.no_auto_value_on_zero,
+                    );
                     match source {
                         Some(IdSource::Generated) => true,
                         Some(IdSource::Explicit) => false,
@@ -563,6 +565,7 @@ impl SessionBatching {
         command: Option<&Command<'_>>,
         state: &SessionState,
         lexing: sluice_classifier::Options,
+        classified: Option<Classification>,
     ) {
         use sluice_protocol::command::Command as C;
         if state
@@ -574,10 +577,10 @@ impl SessionBatching {
             self.fingerprint = None;
         }
         match command {
-            Some(C::Query(sql)) => self.after_sql(sql, lexing),
+            Some(C::Query(sql)) => self.after_sql(sql, lexing, classified),
             Some(C::StmtExecute { stmt_id, .. }) => {
                 match state.statement(*stmt_id).and_then(|s| s.sql.clone()) {
-                    Some(sql) => self.after_sql(&sql, lexing),
+                    Some(sql) => self.after_sql(&sql, lexing, classified),
                     None => self.fingerprint = None,
                 }
             }
@@ -605,8 +608,16 @@ impl SessionBatching {
         }
     }
 
-    fn after_sql(&mut self, sql: &[u8], lexing: sluice_classifier::Options) {
-        let classification: Classification = self.ctx.classifier.classify_with(sql, lexing);
+    /// `classified` is the statement's classification when the offer made
+    /// one (same text, same mode): it is not made twice.
+    fn after_sql(
+        &mut self,
+        sql: &[u8],
+        lexing: sluice_classifier::Options,
+        classified: Option<Classification>,
+    ) {
+        let classification =
+            classified.unwrap_or_else(|| self.ctx.classifier.classify_with(sql, lexing));
         let effects = classification.effects;
         let next_only = match &classification.kind {
             Kind::Transaction(TransactionKind::SetTransaction { next_only }) => *next_only,
