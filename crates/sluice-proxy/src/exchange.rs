@@ -176,3 +176,116 @@ impl CommandObserver<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Peer;
+    use sluice_protocol::{CapabilityFlags, MariadbCapabilities, StatusFlags};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    /// Captured from MariaDB 10.11 (EOF packets, no session tracking).
+    const SELECT_1_X: &str = "010000010217000002036465660000000161000c3f000100000003810000000017\
+        000003036465660000000162000c2d0004000000fd010027000005000004fe0000020004000005013101780500\
+        0006fe00000200";
+    const AUTOCOMMIT_OFF: &str = "0700000100000000000000";
+    const NO_SUCH_TABLE: &str = "27000001ff7a042334325330325461626c6520276e6f737563682e742720646f\
+        65736e2774206578697374";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn caps() -> SessionCaps {
+        SessionCaps {
+            flags: CapabilityFlags::CLIENT_PROTOCOL_41
+                | CapabilityFlags::CLIENT_SECURE_CONNECTION
+                | CapabilityFlags::CLIENT_TRANSACTIONS
+                | CapabilityFlags::CLIENT_MULTI_STATEMENTS
+                | CapabilityFlags::CLIENT_MULTI_RESULTS,
+            mariadb: MariadbCapabilities::empty(),
+        }
+    }
+
+    /// The session's two legs as in-memory pipes: (client side of Sluice,
+    /// the client's far end, backend side of Sluice, the server's far end).
+    fn pipes() -> (PacketStream, DuplexStream, PacketStream, DuplexStream) {
+        let (client, client_far) = tokio::io::duplex(1 << 16);
+        let (backend, backend_far) = tokio::io::duplex(1 << 16);
+        (
+            PacketStream::over(client, Peer::Client),
+            client_far,
+            PacketStream::over(backend, Peer::Backend),
+            backend_far,
+        )
+    }
+
+    /// Relays the server's `answer` to `query`; the bytes the client got
+    /// and the session state after.
+    async fn relay(
+        query: &[u8],
+        answer: &[u8],
+    ) -> (Result<(), SessionError>, Vec<u8>, SessionState) {
+        let (mut client, mut client_far, mut backend, mut backend_far) = pipes();
+        backend_far.write_all(answer).await.unwrap();
+        drop(backend_far);
+        let mut state = SessionState::new(StatusFlags::SERVER_STATUS_AUTOCOMMIT, None);
+        let mut io = SessionIo {
+            client: &mut client,
+            backend: &mut backend,
+            caps: caps(),
+            state: &mut state,
+        };
+        let mut payload = vec![code::QUERY];
+        payload.extend_from_slice(query);
+        let result = relay_one_response(&mut io, Some(&payload)).await;
+        drop(client);
+        let mut got = Vec::new();
+        client_far.read_to_end(&mut got).await.unwrap();
+        (result, got, state)
+    }
+
+    #[tokio::test]
+    async fn a_result_set_reaches_the_client_byte_for_byte() {
+        let answer = hex(SELECT_1_X);
+        let (result, got, state) = relay(b"SELECT 1 AS a, 'x' AS b", &answer).await;
+        result.unwrap();
+        assert_eq!(got, answer);
+        assert_eq!(state.autocommit(), Some(true));
+        assert_eq!(state.in_transaction(), Some(false));
+    }
+
+    #[tokio::test]
+    async fn the_state_follows_the_servers_status_flags() {
+        let answer = hex(AUTOCOMMIT_OFF);
+        let (result, got, state) = relay(b"SET autocommit = 0", &answer).await;
+        result.unwrap();
+        assert_eq!(got, answer);
+        assert_eq!(state.autocommit(), Some(false));
+        assert!(!state.is_autocommit_idle());
+    }
+
+    #[tokio::test]
+    async fn an_error_is_relayed_and_leaves_the_status_unknown() {
+        let answer = hex(NO_SUCH_TABLE);
+        let (result, got, state) = relay(b"SELECT * FROM nosuch.t", &answer).await;
+        result.unwrap();
+        assert_eq!(got, answer);
+        assert_eq!(state.status(), None);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_hangs_up_mid_response_ends_the_session() {
+        let answer = hex(SELECT_1_X);
+        let cut = &answer[..answer.len() - 5];
+        let (result, got, _) = relay(b"SELECT 1 AS a, 'x' AS b", cut).await;
+        let error = result.unwrap_err();
+        assert_eq!(error.peer(), Some(Peer::Backend));
+        assert!(error.is_disconnect(), "{error}");
+        // What the server sent before it went is what the client got.
+        assert!(answer.starts_with(&got) && !got.is_empty());
+    }
+}

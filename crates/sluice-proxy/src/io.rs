@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 
 use crate::compressed::Compressed;
 use crate::error::{Peer, SessionError};
-use crate::transport::Transport;
+use crate::transport::{ByteStream, Transport};
 
 /// Buffer space reserved before each read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -39,6 +39,18 @@ impl PacketStream {
         let _ = stream.set_nodelay(true);
         PacketStream {
             stream: Transport::Plain(stream),
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            peer,
+        }
+    }
+
+    /// A packet stream over any byte stream: the relay, the exchange and
+    /// the leader run over in-memory pipes in unit tests, fed bytes
+    /// captured from a real server.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn over(stream: impl ByteStream + 'static, peer: Peer) -> PacketStream {
+        PacketStream {
+            stream: Transport::Other(Box::new(stream)),
             buf: BytesMut::with_capacity(READ_CHUNK),
             peer,
         }

@@ -11,6 +11,12 @@ use tokio::net::TcpStream;
 
 use crate::compressed::Compressed;
 
+/// Any byte stream a packet stream can run over (an in-memory pipe in
+/// unit tests).
+pub(crate) trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for S {}
+
 /// One connection, whichever way it is carried.
 pub(crate) enum Transport {
     Plain(TcpStream),
@@ -22,6 +28,8 @@ pub(crate) enum Transport {
     /// A client's connection in the compressed protocol, over any of the
     /// others.
     Compressed(Box<Compressed<Transport>>),
+    /// Any other stream: no socket address, no TLS upgrade.
+    Other(Box<dyn ByteStream>),
     /// What is left of a connection whose TLS upgrade failed: reads see
     /// the end of the stream, writes fail.
     Closed,
@@ -33,14 +41,17 @@ impl Transport {
         match self {
             Transport::ClientTls(_) | Transport::BackendTls(_) => true,
             Transport::Compressed(s) => s.get_ref().is_tls(),
-            Transport::Plain(_) | Transport::Closed => false,
+            Transport::Plain(_) | Transport::Other(_) | Transport::Closed => false,
         }
     }
 
     /// Whether written bytes may wait in a buffer until flushed (a TLS
     /// record, a compressed packet).
     pub(crate) fn holds_writes(&self) -> bool {
-        !matches!(self, Transport::Plain(_) | Transport::Closed)
+        !matches!(
+            self,
+            Transport::Plain(_) | Transport::Other(_) | Transport::Closed
+        )
     }
 
     /// The address of the peer, through whatever layers carry it.
@@ -50,7 +61,7 @@ impl Transport {
             Transport::ClientTls(s) => s.get_ref().0.peer_addr(),
             Transport::BackendTls(s) => s.get_ref().0.peer_addr(),
             Transport::Compressed(s) => s.get_ref().peer_addr(),
-            Transport::Closed => Err(io::ErrorKind::NotConnected.into()),
+            Transport::Other(_) | Transport::Closed => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 }
@@ -66,6 +77,7 @@ impl AsyncRead for Transport {
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::Compressed(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::Other(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::Closed => Poll::Ready(Ok(())),
         }
     }
@@ -82,6 +94,7 @@ impl AsyncWrite for Transport {
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::Compressed(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::Other(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
@@ -96,6 +109,7 @@ impl AsyncWrite for Transport {
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Transport::Compressed(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Transport::Other(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Transport::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
@@ -106,6 +120,7 @@ impl AsyncWrite for Transport {
             Transport::ClientTls(s) => s.is_write_vectored(),
             Transport::BackendTls(s) => s.is_write_vectored(),
             Transport::Compressed(_) => false,
+            Transport::Other(s) => s.is_write_vectored(),
             Transport::Closed => false,
         }
     }
@@ -116,6 +131,7 @@ impl AsyncWrite for Transport {
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::Compressed(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::Other(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::Closed => Poll::Ready(Ok(())),
         }
     }
@@ -126,6 +142,7 @@ impl AsyncWrite for Transport {
             Transport::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::BackendTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Compressed(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::Other(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Closed => Poll::Ready(Ok(())),
         }
     }
