@@ -55,7 +55,6 @@ pub use error::MetricsError;
 pub use http::serve_http;
 pub use metrics::{ClientGuard, Metrics, StatusSnapshot, TABLE_LABEL_CAP, TABLE_LABEL_OTHER};
 pub use probe::{
-    end_handshake, probe_as, probe_backend, probe_once, MonitorLogin, ProbeError, ProbeOutcome,
-    ProbeSettings,
+    probe_as, probe_backend, probe_once, MonitorLogin, ProbeError, ProbeOutcome, ProbeSettings,
 };
 pub use state::{HttpState, Readiness, DEFAULT_UNHEALTHY_AFTER};

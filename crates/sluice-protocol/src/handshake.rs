@@ -208,26 +208,6 @@ fn set_capability(payload: &mut [u8], flag: CapabilityFlags, on: bool) {
     }
 }
 
-/// A handshake response logging in as `user` with an empty password, for
-/// a connection Sluice will not use. Closing a connection in the middle
-/// of its handshake counts toward the server's `max_connect_errors`,
-/// which blocks the host after 100 of them; a refused login does not.
-pub fn throwaway_login(user: &[u8]) -> Vec<u8> {
-    let caps = CapabilityFlags::CLIENT_PROTOCOL_41
-        | CapabilityFlags::CLIENT_SECURE_CONNECTION
-        | CapabilityFlags::CLIENT_PLUGIN_AUTH;
-    let mut payload = Vec::with_capacity(64 + user.len());
-    payload.extend_from_slice(&caps.bits().to_le_bytes());
-    payload.extend_from_slice(&(1u32 << 24).to_le_bytes());
-    payload.push(45);
-    payload.extend_from_slice(&[0u8; 23]);
-    payload.extend_from_slice(user);
-    payload.push(0);
-    payload.push(0); // empty auth response
-    payload.extend_from_slice(b"mysql_native_password\0");
-    payload
-}
-
 /// Narrows the capability fields of a handshake response (or SSL
 /// request) to what was offered, in place, and returns the standard flags
 /// now in force. MariaDB ANDs a client's flags with its own offer and
@@ -355,21 +335,6 @@ mod tests {
         assert_eq!(cleared[..], response[..32]);
         assert!(ssl_request_for(&response[..31]).is_none());
         assert!(!is_ssl_request(&[0xff; 3]));
-    }
-
-    #[test]
-    fn throwaway_login_parses_as_a_response() {
-        let offered = CapabilityFlags::CLIENT_PROTOCOL_41
-            | CapabilityFlags::CLIENT_SECURE_CONNECTION
-            | CapabilityFlags::CLIENT_PLUGIN_AUTH;
-        let mut login = throwaway_login(b"nobody");
-        mask_capabilities(&mut login, offered, MariadbCapabilities::empty());
-        let hello = ClientHello::parse(&login).unwrap();
-        assert_eq!(hello.user, b"nobody");
-        assert_eq!(
-            hello.auth_plugin.as_deref(),
-            Some(&b"mysql_native_password"[..])
-        );
     }
 
     #[test]

@@ -21,6 +21,7 @@
 pub mod caps;
 pub mod command;
 pub mod compress;
+pub mod connect;
 pub mod error;
 pub mod handshake;
 pub mod lenenc;

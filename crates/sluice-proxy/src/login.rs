@@ -6,6 +6,7 @@
 use mysql_common::packets::HandshakePacket;
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::ResponseShape;
+use sluice_protocol::connect::{abandoning_login, after_abandoning};
 use sluice_protocol::handshake::{
     clear_compression, is_ssl_request, mask_capabilities, set_client_ssl, ssl_request_for,
     ClientHello, Greeting,
@@ -540,8 +541,17 @@ fn abandon_backend(mut backend: PacketStream, greeting_seq: u8) {
     // The greeting was read whole and the server sends nothing more until
     // it gets an answer, so nothing is left in the read buffer.
     tokio::spawn(async move {
-        let seq = greeting_seq.wrapping_add(1);
-        let end = sluice_metrics::end_handshake(&mut backend.stream, seq, ABANDONED_LOGIN_USER);
+        let end = async {
+            let seq = greeting_seq.wrapping_add(1);
+            backend
+                .write_all(&abandoning_login(seq, ABANDONED_LOGIN_USER))
+                .await?;
+            let verdict = backend.read_small_packet().await?;
+            if let Some(quit) = after_abandoning(verdict.payload()) {
+                backend.write_all(&quit).await?;
+            }
+            Ok::<_, SessionError>(())
+        };
         let _ = tokio::time::timeout(ABANDON_WAIT, end).await;
     });
 }

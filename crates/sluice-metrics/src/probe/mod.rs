@@ -12,11 +12,9 @@
 
 use std::time::Duration;
 
-use sluice_protocol::command::code;
-use sluice_protocol::handshake::throwaway_login;
-use sluice_protocol::ok::{ErrInfo, ERR_HEADER, OK_HEADER};
-use sluice_protocol::packet::{encode_packet, HEADER_LEN};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use sluice_protocol::connect::{abandoning_login, after_abandoning, FirstPacket};
+use sluice_protocol::packet::{PacketHeader, HEADER_LEN};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -29,7 +27,6 @@ mod monitor;
 pub use monitor::{probe_as, MonitorLogin};
 
 /// Protocol version byte that starts a MySQL/MariaDB greeting.
-const PROTOCOL_VERSION_10: u8 = 10;
 /// Larger packets are not what a probe expects (a greeting is ~100 bytes,
 /// the whole answer to `SELECT 1` a few hundred).
 const MAX_PACKET_LEN: usize = 16 * 1024;
@@ -98,7 +95,7 @@ pub enum ProbeError {
         /// The probed address.
         address: String,
         /// What was wrong with the first packet.
-        detail: &'static str,
+        detail: String,
     },
     /// The connection broke after the greeting, during the monitor login
     /// or its query.
@@ -222,10 +219,10 @@ async fn probe_greeting(address: &str) -> Result<ProbeOutcome, ProbeError> {
     Ok(outcome)
 }
 
-fn not_mysql(address: &str, detail: &'static str) -> ProbeError {
+fn not_mysql(address: &str, detail: impl std::fmt::Display) -> ProbeError {
     ProbeError::NotMySql {
         address: address.to_owned(),
-        detail,
+        detail: detail.to_string(),
     }
 }
 
@@ -258,8 +255,9 @@ async fn open(address: &str) -> Result<(TcpStream, Vec<u8>), ProbeError> {
     Ok((stream, payload))
 }
 
-fn payload_len(header: &[u8; HEADER_LEN]) -> usize {
-    usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16
+/// The payload length a packet header announces.
+pub(crate) fn payload_len(header: &[u8; HEADER_LEN]) -> usize {
+    PacketHeader::parse(header).map_or(0, |h| h.payload_len)
 }
 
 /// User name of the probe's login attempt; no such account needs to exist.
@@ -267,56 +265,40 @@ const PROBE_USER: &[u8] = b"sluice_probe";
 
 /// Answers a server's greeting with a login for `user`, an account that
 /// need not exist, and reads the server's verdict: the polite way to give
-/// up a connection in its handshake. A connection closed in the middle of
-/// the handshake counts toward the server's `max_connect_errors`, which
-/// blocks the host after 100 of them; a refused login does not. `seq` is
+/// up a connection in its handshake (`sluice_protocol::connect`). `seq` is
 /// the greeting's sequence id plus one. Errors end it quietly: the
 /// connection is being dropped anyway.
-pub async fn end_handshake<S>(stream: &mut S, seq: u8, user: &[u8])
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut packet = Vec::with_capacity(64);
-    encode_packet(&mut packet, seq, &throwaway_login(user));
-    if stream.write_all(&packet).await.is_err() || stream.flush().await.is_err() {
+async fn end_handshake(stream: &mut TcpStream, seq: u8, user: &[u8]) {
+    if stream
+        .write_all(&abandoning_login(seq, user))
+        .await
+        .is_err()
+    {
         return;
     }
     let mut header = [0u8; HEADER_LEN];
     if stream.read_exact(&mut header).await.is_ok() {
         let len = payload_len(&header);
         let mut verdict = vec![0u8; len.min(MAX_PACKET_LEN)];
-        if stream.read_exact(&mut verdict).await.is_ok() && verdict.first() == Some(&OK_HEADER) {
-            // The account exists without a password: leave politely.
-            let _ = stream.write_all(&[1, 0, 0, 0, code::QUIT]).await;
-            let _ = stream.flush().await;
+        if stream.read_exact(&mut verdict).await.is_ok() {
+            if let Some(quit) = after_abandoning(&verdict) {
+                let _ = stream.write_all(&quit).await;
+            }
         }
     }
 }
 
 /// Reads a greeting or an ERR packet.
-fn parse_first_packet(payload: &[u8]) -> Result<ProbeOutcome, &'static str> {
-    match payload.split_first() {
-        Some((&PROTOCOL_VERSION_10, rest)) => {
-            let end = rest
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or("greeting without a terminated server version")?;
-            Ok(ProbeOutcome::Greeting {
-                server_version: printable(&rest[..end]),
-            })
-        }
-        Some((&ERR_HEADER, _)) => {
-            // Before the handshake an ERR usually has no SQLSTATE;
-            // ErrInfo takes it either way.
-            let err = ErrInfo::parse(payload).map_err(|_| "truncated error packet")?;
-            Ok(ProbeOutcome::Refused {
-                code: err.code,
-                message: printable(err.message),
-            })
-        }
-        Some(_) => Err("first packet is neither a protocol 10 greeting nor an error"),
-        None => Err("empty first packet"),
-    }
+fn parse_first_packet(payload: &[u8]) -> Result<ProbeOutcome, sluice_protocol::ProtocolError> {
+    Ok(match FirstPacket::parse(payload)? {
+        FirstPacket::Greeting { server_version } => ProbeOutcome::Greeting {
+            server_version: printable(server_version),
+        },
+        FirstPacket::Refused { code, message } => ProbeOutcome::Refused {
+            code,
+            message: printable(message),
+        },
+    })
 }
 
 /// Server-sent bytes as a bounded string fit for a log line.

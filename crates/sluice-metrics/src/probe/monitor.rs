@@ -11,11 +11,11 @@ use std::time::Duration;
 use sha1::{Digest, Sha1};
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::{code, response_shape};
-use sluice_protocol::lenenc::Reader;
+use sluice_protocol::connect::{self, NONCE_LEN};
 use sluice_protocol::ok::{ErrInfo, EOF_HEADER, ERR_HEADER, OK_HEADER};
 use sluice_protocol::packet::{encode_packet, HEADER_LEN};
 use sluice_protocol::response::{Event, Next, ResponseTracker};
-use sluice_protocol::{CapabilityFlags, MariadbCapabilities, ProtocolError};
+use sluice_protocol::{CapabilityFlags, MariadbCapabilities};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -26,8 +26,6 @@ use super::{
 
 /// The only authentication method the monitor login speaks.
 const NATIVE_PASSWORD: &[u8] = b"mysql_native_password";
-/// Length of the nonce `mysql_native_password` hashes.
-const NONCE_LEN: usize = 20;
 /// What a pre-4.1 auth switch request (a lone 0xFE) asks for.
 const OLD_PASSWORD: &[u8] = b"mysql_old_password";
 /// The statement the monitor login runs.
@@ -112,36 +110,12 @@ async fn probe_monitor(address: &str, monitor: &MonitorLogin) -> Result<ProbeOut
 /// The nonce `mysql_native_password` hashes, from a protocol 10 greeting;
 /// refuses a server that offers no plugin authentication (pre-5.5), whose
 /// login the monitor does not speak.
-fn greeting_nonce(payload: &[u8]) -> Result<[u8; NONCE_LEN], &'static str> {
-    let parsed = || -> Result<Result<[u8; NONCE_LEN], &'static str>, ProtocolError> {
-        let mut r = Reader::new(payload, "server greeting");
-        r.u8()?; // protocol version
-        r.nul_bytes()?; // server version
-        r.u32()?; // connection id
-        let first = r.take(8)?;
-        r.u8()?; // filler
-        let caps_lower = r.u16()?;
-        r.u8()?; // collation
-        r.u16()?; // status
-        let caps_upper = r.u16()?;
-        let caps =
-            CapabilityFlags::from_bits_retain(u32::from(caps_lower) | u32::from(caps_upper) << 16);
-        if !caps.contains(MONITOR_CAPS) {
-            return Ok(Err("the server offers no plugin authentication"));
-        }
-        let auth_len = r.u8()?;
-        r.take(10)?; // reserved (MariaDB: its extended capabilities)
-                     // The second part is at least 13 bytes and ends in a NUL.
-        let second = r.take(usize::from(auth_len).saturating_sub(8).max(13))?;
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce[..8].copy_from_slice(first);
-        match second.get(..NONCE_LEN - 8) {
-            Some(rest) => nonce[8..].copy_from_slice(rest),
-            None => return Ok(Err("greeting with a short nonce")),
-        }
-        Ok(Ok(nonce))
-    };
-    parsed().unwrap_or(Err("truncated greeting"))
+fn greeting_nonce(payload: &[u8]) -> Result<[u8; NONCE_LEN], String> {
+    let (offered, nonce) = connect::greeting_nonce(payload).map_err(|e| e.to_string())?;
+    if !offered.contains(MONITOR_CAPS) {
+        return Err("the server offers no plugin authentication".to_string());
+    }
+    Ok(nonce)
 }
 
 /// `SHA1(SHA1(password))`: what the server stores for a
@@ -366,7 +340,7 @@ impl MonitorSession<'_> {
 
 #[cfg(test)]
 mod tests {
-    use sluice_protocol::handshake::throwaway_login;
+    use sluice_protocol::connect::throwaway_login;
 
     use super::*;
 
