@@ -42,6 +42,20 @@ impl StaticCounters {
         self.child(label).inc();
     }
 
+    /// Every label counted at least once, with its count, sorted.
+    pub(crate) fn counted(&self) -> Vec<(&'static str, u64)> {
+        let mut out: Vec<(&'static str, u64)> = self
+            .children
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(label, counter)| (*label, counter.get()))
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        out.sort();
+        out
+    }
+
     fn child(&self, label: &'static str) -> IntCounter {
         self.children
             .write()

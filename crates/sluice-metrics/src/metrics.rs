@@ -88,7 +88,7 @@ struct Inner {
 }
 
 /// The figures behind the admin SQL status view.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatusSnapshot {
     /// Rows waiting in batch queues now.
     pub queue_depth: u64,
@@ -106,6 +106,13 @@ pub struct StatusSnapshot {
     pub outcome_unknown: u64,
     /// Batch statements that failed.
     pub batch_failures: u64,
+    /// Adaptive delay moves upwards.
+    pub delay_up: u64,
+    /// Adaptive delay moves downwards.
+    pub delay_down: u64,
+    /// Writes relayed without batching, by reason (reasons counted at
+    /// least once), sorted by reason.
+    pub unbatched: Vec<(&'static str, u64)>,
     /// Client connections open now.
     pub client_connections: u64,
 }
@@ -460,6 +467,9 @@ impl Metrics {
             isolated_rows: m.isolated_rows.get(),
             outcome_unknown: m.outcome_unknown.get(),
             batch_failures: m.batch_failures.get(),
+            delay_up: m.delay_up.get(),
+            delay_down: m.delay_down.get(),
+            unbatched: m.unbatched.counted(),
             client_connections: u64::try_from(m.client_connections.get()).unwrap_or(0),
         }
     }

@@ -2,8 +2,6 @@
 //! operator who has only a MySQL client. Answered by Sluice itself; the
 //! statement never reaches the backend.
 
-use std::sync::atomic::Ordering;
-
 use sluice_protocol::resultset::write_text_result;
 use sluice_protocol::StatusFlags;
 
@@ -40,17 +38,11 @@ pub(crate) async fn answer_status(
     io.client.write_all(&out).await
 }
 
-/// Rows of `Variable_name`, `Value`.
+/// Rows of `Variable_name`, `Value`, from the same counters `/metrics`
+/// shows.
 pub(crate) fn status_rows(ctx: &BatchContext) -> Vec<Vec<String>> {
-    let stats = ctx.stats();
+    let counted = ctx.stats().metrics().snapshot();
     let manager = ctx.manager_stats();
-    let batches = stats.batches.load(Ordering::Relaxed);
-    let rows = stats.batched_rows.load(Ordering::Relaxed);
-    let average = if batches == 0 {
-        0.0
-    } else {
-        rows as f64 / batches as f64
-    };
     let mut out = vec![
         ("batching_enabled", u64::from(ctx.enabled()).to_string()),
         ("queue_depth", manager.queued.to_string()),
@@ -59,34 +51,22 @@ pub(crate) fn status_rows(ctx: &BatchContext) -> Vec<Vec<String>> {
             format!("{:.3}", manager.delay.as_secs_f64() * 1000.0),
         ),
         ("write_ops_per_second", format!("{:.1}", manager.rate)),
-        ("batches", batches.to_string()),
-        ("rows_batched", rows.to_string()),
-        ("average_batch_size", format!("{average:.2}")),
+        ("batches", counted.batches.to_string()),
+        ("rows_batched", counted.rows_batched.to_string()),
         (
-            "batch_failures",
-            stats.batch_failures.load(Ordering::Relaxed).to_string(),
+            "average_batch_size",
+            format!("{:.2}", counted.average_batch_size),
         ),
-        (
-            "isolated_rows",
-            stats.isolated_rows.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "outcome_unknown",
-            stats.outcome_unknown.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "delay_adjustments_up",
-            stats.delay_up.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "delay_adjustments_down",
-            stats.delay_down.load(Ordering::Relaxed).to_string(),
-        ),
+        ("batch_failures", counted.batch_failures.to_string()),
+        ("isolated_rows", counted.isolated_rows.to_string()),
+        ("outcome_unknown", counted.outcome_unknown.to_string()),
+        ("delay_adjustments_up", counted.delay_up.to_string()),
+        ("delay_adjustments_down", counted.delay_down.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| vec![k.to_string(), v])
     .collect::<Vec<_>>();
-    for (reason, count) in stats.unbatched_by_reason() {
+    for (reason, count) in counted.unbatched {
         out.push(vec![format!("unbatched_{reason}"), count.to_string()]);
     }
     out

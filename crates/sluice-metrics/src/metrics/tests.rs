@@ -156,6 +156,14 @@ fn snapshot_summarises() -> Result<(), MetricsError> {
     assert_eq!(s.isolated_rows, 1);
     assert_eq!(s.outcome_unknown, 1);
     assert_eq!(s.batch_failures, 1);
+    assert_eq!((s.delay_up, s.delay_down), (1, 1));
+    assert_eq!(s.unbatched, vec![("not_insert", 1)]);
+    m.unbatched("queue_full");
+    m.unbatched("queue_full");
+    assert_eq!(
+        m.snapshot().unbatched,
+        vec![("not_insert", 1), ("queue_full", 2)]
+    );
     assert_eq!(s.client_connections, 1);
     Ok(())
 }

@@ -122,6 +122,62 @@ impl FactsCache {
     }
 }
 
+/// One column of the facts query, in query order: the row is read by
+/// fact, never by a position written out by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fact {
+    /// `BASE TABLE`, `VIEW`, `SEQUENCE`, …
+    TableType,
+    /// Whether the table's engine supports transactions.
+    Transactional,
+    /// How many triggers the table has.
+    Triggers,
+    /// The AUTO_INCREMENT column, if any.
+    AutoIncrementColumn,
+    /// How many columns have a DEFAULT that is an expression.
+    ExpressionDefaults,
+}
+
+impl Fact {
+    /// Every fact, in query order (each one's index is its position).
+    const ALL: [Fact; 5] = [
+        Fact::TableType,
+        Fact::Transactional,
+        Fact::Triggers,
+        Fact::AutoIncrementColumn,
+        Fact::ExpressionDefaults,
+    ];
+
+    /// The scalar subquery that reads it; `this` selects the table's row
+    /// in `information_schema.TABLES` and `COLUMNS`.
+    fn subquery(self, schema: &str, table: &str, this: &str) -> String {
+        match self {
+            Fact::TableType => {
+                format!("(SELECT TABLE_TYPE FROM information_schema.TABLES WHERE {this})")
+            }
+            Fact::Transactional => format!(
+                "(SELECT TRANSACTIONS FROM information_schema.ENGINES WHERE ENGINE = \
+                 (SELECT ENGINE FROM information_schema.TABLES WHERE {this}))"
+            ),
+            Fact::Triggers => format!(
+                "(SELECT COUNT(*) FROM information_schema.TRIGGERS \
+                 WHERE EVENT_OBJECT_SCHEMA = {schema} AND EVENT_OBJECT_TABLE = {table})"
+            ),
+            Fact::AutoIncrementColumn => format!(
+                "(SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+                 WHERE {this} AND EXTRA LIKE '%auto_increment%' LIMIT 1)"
+            ),
+            Fact::ExpressionDefaults => format!(
+                "(SELECT COUNT(*) FROM information_schema.COLUMNS WHERE {this} \
+                 AND COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL' \
+                 AND COLUMN_DEFAULT NOT LIKE '''%' \
+                 AND COLUMN_DEFAULT NOT REGEXP '^-?[0-9]+(\\\\.[0-9]+)?(e[-+]?[0-9]+)?$' \
+                 AND COLUMN_DEFAULT NOT REGEXP '^current_timestamp(\\\\([0-6]?\\\\))?$')"
+            ),
+        }
+    }
+}
+
 /// One row of scalar subqueries, each with constant predicates:
 /// MariaDB then opens only this table's definition, where a correlated
 /// form scans every table (tens of milliseconds).
@@ -129,20 +185,11 @@ fn facts_query(schema: &[u8], table: &str) -> String {
     let schema = hex_literal(schema);
     let table = hex_literal(table.as_bytes());
     let this = format!("TABLE_SCHEMA = {schema} AND TABLE_NAME = {table}");
-    format!(
-        "SELECT (SELECT TABLE_TYPE FROM information_schema.TABLES WHERE {this}), \
-         (SELECT TRANSACTIONS FROM information_schema.ENGINES WHERE ENGINE = \
-           (SELECT ENGINE FROM information_schema.TABLES WHERE {this})), \
-         (SELECT COUNT(*) FROM information_schema.TRIGGERS \
-           WHERE EVENT_OBJECT_SCHEMA = {schema} AND EVENT_OBJECT_TABLE = {table}), \
-         (SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-           WHERE {this} AND EXTRA LIKE '%auto_increment%' LIMIT 1), \
-         (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE {this} \
-           AND COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL' \
-           AND COLUMN_DEFAULT NOT LIKE '''%' \
-           AND COLUMN_DEFAULT NOT REGEXP '^-?[0-9]+(\\\\.[0-9]+)?(e[-+]?[0-9]+)?$' \
-           AND COLUMN_DEFAULT NOT REGEXP '^current_timestamp(\\\\([0-6]?\\\\))?$')"
-    )
+    let columns: Vec<String> = Fact::ALL
+        .iter()
+        .map(|fact| fact.subquery(&schema, &table, &this))
+        .collect();
+    format!("SELECT {}", columns.join(", "))
 }
 
 fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
@@ -154,17 +201,18 @@ fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
     let [row] = rows else {
         return not_batchable;
     };
-    let text = |i: usize| row.get(i).and_then(|v| v.as_deref());
-    let base_table = text(0) == Some(b"BASE TABLE");
-    let transactional = text(1) == Some(b"YES");
-    let no_triggers = text(2) == Some(b"0");
+    let text = |fact: Fact| row.get(fact as usize).and_then(|v| v.as_deref());
+    let base_table = text(Fact::TableType) == Some(b"BASE TABLE");
+    let transactional = text(Fact::Transactional) == Some(b"YES");
+    let no_triggers = text(Fact::Triggers) == Some(b"0");
     // A DEFAULT expression (CONNECTION_ID(), @var, CURRENT_USER(), …) would
     // be evaluated in the leader's session: only constants and the clock
     // are the same whoever runs the statement.
-    let constant_defaults = text(4) == Some(b"0");
+    let constant_defaults = text(Fact::ExpressionDefaults) == Some(b"0");
     TableFacts {
         batchable: base_table && transactional && no_triggers && constant_defaults,
-        auto_increment: text(3).map(|c| String::from_utf8_lossy(c).into_owned()),
+        auto_increment: text(Fact::AutoIncrementColumn)
+            .map(|c| String::from_utf8_lossy(c).into_owned()),
         label: String::new(),
     }
 }
@@ -198,6 +246,19 @@ mod tests {
         assert!(!facts(&[Some("BASE TABLE"), Some("YES"), Some("1"), None, Some("0")]).batchable);
         assert!(!facts(&[Some("BASE TABLE"), Some("YES"), Some("0"), None, Some("1")]).batchable);
         assert!(!parse_facts(&[]).batchable);
+    }
+
+    #[test]
+    fn each_fact_is_read_from_its_own_column() {
+        for (i, fact) in Fact::ALL.iter().enumerate() {
+            assert_eq!(*fact as usize, i, "{fact:?}");
+        }
+        let sql = facts_query(b"db", "t");
+        assert_eq!(sql.matches("(SELECT ").count(), 6, "{sql}");
+        assert!(
+            sql.contains(r"'^current_timestamp(\\([0-6]?\\))?$'"),
+            "{sql}"
+        );
     }
 
     #[test]

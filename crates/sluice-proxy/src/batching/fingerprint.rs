@@ -10,45 +10,168 @@ use crate::error::SessionError;
 use crate::internal::{query, QueryResult};
 use crate::io::PacketStream;
 
+/// One column of the fingerprint query, in query order: the row is read
+/// by setting, never by a position written out by hand.
+///
 /// Read once per session, and again after any statement that may have
 /// changed session settings. Timeouts are here because a batch runs
 /// under its leader's: a member whose own limit would have stopped its
-/// row must not see it succeed. The subquery reads the settings that only
+/// row must not see it succeed. `Optional` reads the settings that only
 /// some servers have (`note_verbosity` from 10.6.16, Galera's `wsrep_*`,
 /// 11.2's `block_encryption_mode` and `character_set_collations`) without
 /// failing on the others.
-const FINGERPRINT_SQL: &str = "SELECT @@session.sql_mode, @@session.time_zone, \
-    @@session.character_set_client, @@session.character_set_connection, \
-    @@session.collation_connection, @@session.auto_increment_increment, \
-    @@session.auto_increment_offset, @@session.foreign_key_checks, \
-    @@session.unique_checks, @@session.check_constraint_checks, \
-    @@session.div_precision_increment, @@session.explicit_defaults_for_timestamp, \
-    @@session.lc_time_names, @@session.old_mode, @@session.insert_id, \
-    ABS(@@session.timestamp - UNIX_TIMESTAMP(SYSDATE(6))) > 1, \
-    DATABASE(), CURRENT_USER(), CURRENT_ROLE(), \
-    @@session.tx_read_only, @@session.gtid_seq_no, \
-    @@session.sql_log_bin, @@session.binlog_format, @@session.server_id, \
-    @@session.gtid_domain_id, @@session.skip_replication, \
-    @@session.sql_notes, @@session.sql_warnings, \
-    @@session.innodb_lock_wait_timeout, @@session.lock_wait_timeout, \
-    @@session.max_statement_time, @@session.binlog_row_image, \
-    @@session.binlog_annotate_row_events, @@session.skip_parallel_replication, \
-    @@session.session_track_system_variables, \
-    (SELECT GROUP_CONCAT(VARIABLE_NAME, '=', VARIABLE_VALUE ORDER BY VARIABLE_NAME SEPARATOR ';') \
-     FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME IN \
-     ('NOTE_VERBOSITY', 'WSREP_ON', 'WSREP_SYNC_WAIT', 'WSREP_TRX_FRAGMENT_SIZE', \
-      'BLOCK_ENCRYPTION_MODE', 'CHARACTER_SET_COLLATIONS'))";
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    SqlMode,
+    TimeZone,
+    CharsetClient,
+    CharsetConnection,
+    CollationConnection,
+    AutoIncrementIncrement,
+    AutoIncrementOffset,
+    ForeignKeyChecks,
+    UniqueChecks,
+    CheckConstraintChecks,
+    DivPrecisionIncrement,
+    ExplicitDefaultsForTimestamp,
+    LcTimeNames,
+    OldMode,
+    InsertId,
+    TimestampPinned,
+    Database,
+    CurrentUser,
+    CurrentRole,
+    ReadOnly,
+    GtidSeqNo,
+    SqlLogBin,
+    BinlogFormat,
+    ServerId,
+    GtidDomainId,
+    SkipReplication,
+    SqlNotes,
+    SqlWarnings,
+    InnodbLockWaitTimeout,
+    LockWaitTimeout,
+    MaxStatementTime,
+    BinlogRowImage,
+    BinlogAnnotateRowEvents,
+    SkipParallelReplication,
+    SessionTrackVariables,
+    Optional,
+}
 
-/// Index of `@@insert_id` (a pending forced id makes the session
-/// unbatchable) and of the pinned-timestamp test.
-const INSERT_ID: usize = 14;
-const TIMESTAMP_PINNED: usize = 15;
-const DATABASE: usize = 16;
-const CURRENT_USER: usize = 17;
-const CHARSET_CLIENT: usize = 2;
-const READ_ONLY: usize = 19;
-const GTID_SEQ_NO: usize = 20;
-const SESSION_TRACK_VARIABLES: usize = 34;
+impl Setting {
+    /// Every setting, in query order (each one's index is its position).
+    const ALL: [Setting; 36] = [
+        Setting::SqlMode,
+        Setting::TimeZone,
+        Setting::CharsetClient,
+        Setting::CharsetConnection,
+        Setting::CollationConnection,
+        Setting::AutoIncrementIncrement,
+        Setting::AutoIncrementOffset,
+        Setting::ForeignKeyChecks,
+        Setting::UniqueChecks,
+        Setting::CheckConstraintChecks,
+        Setting::DivPrecisionIncrement,
+        Setting::ExplicitDefaultsForTimestamp,
+        Setting::LcTimeNames,
+        Setting::OldMode,
+        Setting::InsertId,
+        Setting::TimestampPinned,
+        Setting::Database,
+        Setting::CurrentUser,
+        Setting::CurrentRole,
+        Setting::ReadOnly,
+        Setting::GtidSeqNo,
+        Setting::SqlLogBin,
+        Setting::BinlogFormat,
+        Setting::ServerId,
+        Setting::GtidDomainId,
+        Setting::SkipReplication,
+        Setting::SqlNotes,
+        Setting::SqlWarnings,
+        Setting::InnodbLockWaitTimeout,
+        Setting::LockWaitTimeout,
+        Setting::MaxStatementTime,
+        Setting::BinlogRowImage,
+        Setting::BinlogAnnotateRowEvents,
+        Setting::SkipParallelReplication,
+        Setting::SessionTrackVariables,
+        Setting::Optional,
+    ];
+
+    /// The expression the query reads it with.
+    fn expr(self) -> &'static str {
+        match self {
+            Setting::SqlMode => "@@session.sql_mode",
+            Setting::TimeZone => "@@session.time_zone",
+            Setting::CharsetClient => "@@session.character_set_client",
+            Setting::CharsetConnection => "@@session.character_set_connection",
+            Setting::CollationConnection => "@@session.collation_connection",
+            Setting::AutoIncrementIncrement => "@@session.auto_increment_increment",
+            Setting::AutoIncrementOffset => "@@session.auto_increment_offset",
+            Setting::ForeignKeyChecks => "@@session.foreign_key_checks",
+            Setting::UniqueChecks => "@@session.unique_checks",
+            Setting::CheckConstraintChecks => "@@session.check_constraint_checks",
+            Setting::DivPrecisionIncrement => "@@session.div_precision_increment",
+            Setting::ExplicitDefaultsForTimestamp => "@@session.explicit_defaults_for_timestamp",
+            Setting::LcTimeNames => "@@session.lc_time_names",
+            Setting::OldMode => "@@session.old_mode",
+            Setting::InsertId => "@@session.insert_id",
+            // A clock pinned to within a second of now reads as unpinned.
+            Setting::TimestampPinned => "ABS(@@session.timestamp - UNIX_TIMESTAMP(SYSDATE(6))) > 1",
+            Setting::Database => "DATABASE()",
+            Setting::CurrentUser => "CURRENT_USER()",
+            Setting::CurrentRole => "CURRENT_ROLE()",
+            Setting::ReadOnly => "@@session.tx_read_only",
+            Setting::GtidSeqNo => "@@session.gtid_seq_no",
+            Setting::SqlLogBin => "@@session.sql_log_bin",
+            Setting::BinlogFormat => "@@session.binlog_format",
+            Setting::ServerId => "@@session.server_id",
+            Setting::GtidDomainId => "@@session.gtid_domain_id",
+            Setting::SkipReplication => "@@session.skip_replication",
+            Setting::SqlNotes => "@@session.sql_notes",
+            Setting::SqlWarnings => "@@session.sql_warnings",
+            Setting::InnodbLockWaitTimeout => "@@session.innodb_lock_wait_timeout",
+            Setting::LockWaitTimeout => "@@session.lock_wait_timeout",
+            Setting::MaxStatementTime => "@@session.max_statement_time",
+            Setting::BinlogRowImage => "@@session.binlog_row_image",
+            Setting::BinlogAnnotateRowEvents => "@@session.binlog_annotate_row_events",
+            Setting::SkipParallelReplication => "@@session.skip_parallel_replication",
+            Setting::SessionTrackVariables => "@@session.session_track_system_variables",
+            Setting::Optional => {
+                "(SELECT GROUP_CONCAT(VARIABLE_NAME, '=', VARIABLE_VALUE \
+                 ORDER BY VARIABLE_NAME SEPARATOR ';') \
+                 FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME IN \
+                 ('NOTE_VERBOSITY', 'WSREP_ON', 'WSREP_SYNC_WAIT', 'WSREP_TRX_FRAGMENT_SIZE', \
+                 'BLOCK_ENCRYPTION_MODE', 'CHARACTER_SET_COLLATIONS'))"
+            }
+        }
+    }
+}
+
+/// The fingerprint query, built once from [`Setting::ALL`].
+fn fingerprint_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let columns: Vec<&str> = Setting::ALL.iter().map(|s| s.expr()).collect();
+        format!("SELECT {}", columns.join(", "))
+    })
+}
+
+/// A row of the fingerprint query, read by setting.
+struct SettingsRow<'a>(&'a [Option<Vec<u8>>]);
+
+impl SettingsRow<'_> {
+    fn value(&self, setting: Setting) -> Option<&[u8]> {
+        self.0.get(setting as usize).and_then(|v| v.as_deref())
+    }
+
+    fn text(&self, setting: Setting) -> &[u8] {
+        self.value(setting).unwrap_or_default()
+    }
+}
 
 /// What the server said about a session's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +200,7 @@ impl Fingerprint {
         caps: SessionCaps,
     ) -> Result<Option<Fingerprint>, SessionError> {
         Ok(
-            match query(backend, caps, FINGERPRINT_SQL.as_bytes()).await? {
+            match query(backend, caps, fingerprint_sql().as_bytes()).await? {
                 QueryResult::Rows { rows, .. } => {
                     rows.first().map(|row| Fingerprint::from_row(row))
                 }
@@ -98,8 +221,9 @@ impl Fingerprint {
                 None => bytes.push(0),
             }
         }
-        let text = |i: usize| row.get(i).and_then(|v| v.as_deref()).unwrap_or_default();
-        let sql_mode = String::from_utf8_lossy(text(0)).to_ascii_uppercase();
+        let settings = SettingsRow(row);
+        let text = |setting| settings.text(setting);
+        let sql_mode = String::from_utf8_lossy(text(Setting::SqlMode)).to_ascii_uppercase();
         let modes: Vec<&str> = sql_mode.split(',').collect();
         Fingerprint {
             // A forced next id, a pinned clock, a read-only session or a
@@ -107,16 +231,16 @@ impl Fingerprint {
             // depend on which session runs it. A client that tracks
             // `last_gtid` expects its own transaction's GTID in the OK
             // packet, which a batch cannot give it.
-            batchable: text(INSERT_ID) == b"0"
-                && text(TIMESTAMP_PINNED) == b"0"
-                && text(READ_ONLY) == b"0"
-                && text(GTID_SEQ_NO) == b"0"
-                && !tracks_last_gtid(text(SESSION_TRACK_VARIABLES)),
+            batchable: text(Setting::InsertId) == b"0"
+                && text(Setting::TimestampPinned) == b"0"
+                && text(Setting::ReadOnly) == b"0"
+                && text(Setting::GtidSeqNo) == b"0"
+                && !tracks_last_gtid(text(Setting::SessionTrackVariables)),
             no_auto_value_on_zero: modes.contains(&"NO_AUTO_VALUE_ON_ZERO"),
             no_backslash_escapes: modes.contains(&"NO_BACKSLASH_ESCAPES"),
-            database: row.get(DATABASE).cloned().flatten().map(Arc::from),
-            current_user: Arc::from(text(CURRENT_USER)),
-            charset: String::from_utf8_lossy(text(CHARSET_CLIENT)).into_owned(),
+            database: settings.value(Setting::Database).map(Arc::from),
+            current_user: Arc::from(text(Setting::CurrentUser)),
+            charset: String::from_utf8_lossy(text(Setting::CharsetClient)).into_owned(),
             bytes: Arc::from(bytes),
         }
     }
@@ -135,16 +259,30 @@ mod tests {
     use super::*;
 
     fn row(sql_mode: &str, insert_id: &str, pinned: &str) -> Vec<Option<Vec<u8>>> {
-        let mut row: Vec<Option<Vec<u8>>> = vec![Some(sql_mode.as_bytes().to_vec())];
-        row.extend((1..INSERT_ID).map(|_| Some(b"x".to_vec())));
-        row.push(Some(insert_id.as_bytes().to_vec()));
-        row.push(Some(pinned.as_bytes().to_vec()));
-        row.push(Some(b"shop".to_vec()));
-        row.push(Some(b"app@%".to_vec()));
-        row.push(None);
-        row.push(Some(b"0".to_vec()));
-        row.push(Some(b"0".to_vec()));
-        row
+        Setting::ALL
+            .iter()
+            .map(|setting| match setting {
+                Setting::SqlMode => Some(sql_mode.as_bytes().to_vec()),
+                Setting::InsertId => Some(insert_id.as_bytes().to_vec()),
+                Setting::TimestampPinned => Some(pinned.as_bytes().to_vec()),
+                Setting::Database => Some(b"shop".to_vec()),
+                Setting::CurrentUser => Some(b"app@%".to_vec()),
+                Setting::CurrentRole | Setting::Optional => None,
+                Setting::ReadOnly | Setting::GtidSeqNo => Some(b"0".to_vec()),
+                Setting::SessionTrackVariables => Some(b"autocommit".to_vec()),
+                _ => Some(b"x".to_vec()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_setting_is_read_from_its_own_column() {
+        for (i, setting) in Setting::ALL.iter().enumerate() {
+            assert_eq!(*setting as usize, i, "{setting:?}");
+        }
+        let sql = fingerprint_sql();
+        assert!(sql.starts_with("SELECT @@session.sql_mode, @@session.time_zone,"));
+        assert_eq!(sql.matches("@@session.").count(), 32);
     }
 
     #[test]
@@ -168,10 +306,10 @@ mod tests {
         assert!(!tracks_last_gtid(b"autocommit,character_set_client"));
         assert!(!tracks_last_gtid(b""));
         let mut tracked = row("", "0", "0");
-        tracked.resize(SESSION_TRACK_VARIABLES, Some(b"0".to_vec()));
-        tracked.push(Some(b"autocommit,last_gtid".to_vec()));
+        let at = Setting::SessionTrackVariables as usize;
+        tracked[at] = Some(b"autocommit,last_gtid".to_vec());
         assert!(!Fingerprint::from_row(&tracked).batchable);
-        tracked[SESSION_TRACK_VARIABLES] = Some(b"autocommit".to_vec());
+        tracked[at] = Some(b"autocommit".to_vec());
         assert!(Fingerprint::from_row(&tracked).batchable);
     }
 }
