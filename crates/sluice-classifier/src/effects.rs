@@ -8,6 +8,7 @@
 use crate::builtins::is_builtin;
 use crate::code::Code;
 use crate::lexer::{Tok, Token};
+use crate::values::is_known_function;
 
 /// Session effects of one statement text (several statements, when the
 /// text holds several).
@@ -71,7 +72,10 @@ pub(crate) fn scan(code: &Code<'_>) -> Effects {
                 if calls {
                     let table =
                         previous.is_some_and(|p| TABLE_BEFORE.iter().any(|w| p.is_kw(sql, w)));
-                    let builtin = t.tok == Tok::Word && !qualified && is_builtin(t.bytes(sql));
+                    let name = t.bytes(sql);
+                    let builtin = t.tok == Tok::Word
+                        && !qualified
+                        && (is_builtin(name) || is_known_function(name));
                     if !table && !builtin {
                         effects.may_call_routine = true;
                     }

@@ -238,8 +238,16 @@ impl Classifier {
         let code = Code::new(sql, &lexed.tokens);
         let kind = detect::detect(&code, 0);
         let hints = hints::collect(sql, &lexed.tokens);
-        let effects = effects::scan(&code);
         let batch = self.batchability(sql, &lexed, &code, &kind, &hints, opts, cfg);
+        // A batchable INSERT has no session effects by construction (one
+        // statement, no unknown function, no conditional code): the scan
+        // is skipped on the hot path, and checked in every debug build.
+        let effects = if batch.is_ok() {
+            debug_assert_eq!(effects::scan(&code), Effects::default(), "{sql:?}");
+            Effects::default()
+        } else {
+            effects::scan(&code)
+        };
         Classification {
             kind,
             hints,

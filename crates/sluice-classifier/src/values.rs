@@ -274,6 +274,12 @@ const SEQUENCE: u8 = 4;
 const BARE_VALUE: u8 = 8;
 const BARE_SESSION: u8 = 16;
 
+/// Whether `word` names a built-in function this module knows (allowed in
+/// a row, reading the session, or of sequences).
+pub(crate) fn is_known_function(word: &[u8]) -> bool {
+    word_class(word) & (ALLOWED | SESSION | SEQUENCE) != 0
+}
+
 /// Which lists a word is on (bit set), looked up upper-cased.
 fn word_class(word: &[u8]) -> u8 {
     static TABLE: OnceLock<HashMap<&'static [u8], u8, FastBuild>> = OnceLock::new();

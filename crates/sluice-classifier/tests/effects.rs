@@ -223,6 +223,18 @@ const CASES: &[Case] = &[
         false,
     ),
     ("SELECT /*! f(1) */ 2", BACKSLASH, ROUTINE, true),
+    (
+        "SELECT JSON_OBJECT('a', 1), ST_GeomFromText('POINT(1 1)')",
+        BACKSLASH,
+        ROUTINE,
+        false,
+    ),
+    (
+        "SELECT NEXTVAL(s), CONNECTION_ID()",
+        BACKSLASH,
+        ROUTINE,
+        false,
+    ),
     // The bug: under NO_BACKSLASH_ESCAPES the string ends at the quote
     // after the backslash, and the call after it is code.
     ("SELECT 'C:\\', app.finer()", NO_BACKSLASH, ROUTINE, true),
