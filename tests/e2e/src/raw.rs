@@ -916,7 +916,8 @@ async fn write_packet(stream: &mut TcpStream, seq: u8, payload: &[u8]) -> Result
     Ok(())
 }
 
-async fn read_packet(stream: &mut TcpStream) -> Result<Packet> {
+/// Reads one logical packet (pieces of 16 MiB joined).
+pub async fn read_packet(stream: &mut TcpStream) -> Result<Packet> {
     let mut payload = Vec::new();
     let mut first_seq = None;
     loop {

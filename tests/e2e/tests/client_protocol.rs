@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use sluice_e2e::raw::{self, caps, RawConn, RawOpts};
 use sluice_e2e::{MariaDb, Pair, Sluice};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// What a raw client logged in with `force` sees of one query.
@@ -116,17 +116,14 @@ async fn capabilities_sluice_holds_back_are_masked_for_the_server_too() {
     }
 }
 
-/// Reads one packet (header and payload) within 15 s.
+/// Reads one packet within 15 s: its sequence id and payload, or `None`
+/// for a closed connection.
 async fn read_packet(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut header = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(15), stream.read_exact(&mut header))
+    tokio::time::timeout(Duration::from_secs(15), raw::read_packet(stream))
         .await
         .expect("an answer within 15 s, not a hang")
-        .ok()?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
-    let mut payload = vec![0; len];
-    stream.read_exact(&mut payload).await.ok()?;
-    Some((header[3], payload))
+        .ok()
+        .map(|p| (p.seq, p.payload))
 }
 
 fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
