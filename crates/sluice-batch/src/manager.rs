@@ -81,9 +81,21 @@ where
         bytes: usize,
         max_wait: Option<Duration>,
     ) -> Result<(), T> {
+        self.submit_at(now(), key, item, bytes, max_wait)
+    }
+
+    /// [`Self::submit`] with the time the caller already read for it.
+    pub fn submit_at(
+        &self,
+        at: std::time::Instant,
+        key: K,
+        item: T,
+        bytes: usize,
+        max_wait: Option<Duration>,
+    ) -> Result<(), T> {
         let (accepted, ready, waiting) = {
             let mut core = self.shared.lock();
-            let (accepted, ready) = core.submit(now(), key, item, bytes, max_wait);
+            let (accepted, ready) = core.submit(at, key, item, bytes, max_wait);
             (accepted, ready, core.queued() > 0)
         };
         self.shared.report_adjustments();

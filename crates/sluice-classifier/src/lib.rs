@@ -54,7 +54,7 @@ pub use kind::{
     WriteKind,
 };
 pub use render::{render_row, render_value, BoundValue, RenderError, RenderOptions};
-pub use row::{auto_increment_source, IdSource};
+pub use row::{auto_increment_source, IdSource, ValueForm};
 pub use shape::{splice, BatchableInsert, NotBatchable, ShapeKey, SpliceError};
 
 use cache::ShapeCache;
@@ -366,6 +366,7 @@ impl Classifier {
             row,
             len: sql.len(),
             placeholders: tuple.placeholders,
+            forms: tuple.forms,
         })
     }
 }

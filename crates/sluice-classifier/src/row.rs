@@ -1,7 +1,8 @@
 //! Reading one value of a row tuple, for the batcher: whether the row
-//! lets the server generate its AUTO_INCREMENT id. The row is lexed in the
-//! session's mode, so a comma or a parenthesis inside a string literal or
-//! a comment never splits a value.
+//! lets the server generate its AUTO_INCREMENT id. A text row's values are
+//! read once, while the classifier checks the tuple ([`ValueForm`]); a
+//! rendered prepared row is lexed in the session's mode, so a comma or a
+//! parenthesis inside a string literal or a comment never splits a value.
 
 use crate::code::Code;
 use crate::lexer::{lex, Tok, Token};
@@ -64,25 +65,59 @@ fn tuple_values(toks: &[Token]) -> Option<Vec<&[Token]>> {
 }
 
 fn id_source(row: &[u8], value: &[Token], no_auto_value_on_zero: bool) -> Option<IdSource> {
-    match value {
-        [word] if word.is_kw(row, "NULL") || word.is_kw(row, "DEFAULT") => {
-            Some(IdSource::Generated)
-        }
-        [number] | [_, number]
-            if number.tok == Tok::Number
-                && (value.len() == 1 || matches!(value[0].bytes(row), b"-" | b"+")) =>
-        {
-            let digits = number.bytes(row);
-            if !digits.iter().all(u8::is_ascii_digit) {
-                return None;
+    ValueForm::of(row, value).id_source(no_auto_value_on_zero)
+}
+
+/// What one value of a row tuple is, as far as an AUTO_INCREMENT column
+/// cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueForm {
+    /// `NULL` or `DEFAULT`.
+    NullOrDefault,
+    /// An integer literal of zeros, signed or not.
+    Zero,
+    /// Any other integer literal, signed or not.
+    Integer,
+    /// A `?` placeholder: the bound value decides.
+    Placeholder,
+    /// Anything else: an expression Sluice does not evaluate.
+    Other,
+}
+
+impl ValueForm {
+    /// The form of `value`, the code tokens of one value in `sql`.
+    pub(crate) fn of(sql: &[u8], value: &[Token]) -> ValueForm {
+        match value {
+            [word] if word.is_kw(sql, "NULL") || word.is_kw(sql, "DEFAULT") => {
+                ValueForm::NullOrDefault
             }
-            if digits.iter().all(|&d| d == b'0') && !no_auto_value_on_zero {
-                Some(IdSource::Generated)
-            } else {
-                Some(IdSource::Explicit)
+            [mark] if mark.tok == Tok::Placeholder => ValueForm::Placeholder,
+            [number] | [_, number]
+                if number.tok == Tok::Number
+                    && (value.len() == 1 || matches!(value[0].bytes(sql), b"-" | b"+")) =>
+            {
+                let digits = number.bytes(sql);
+                if !digits.iter().all(u8::is_ascii_digit) {
+                    ValueForm::Other
+                } else if digits.iter().all(|&d| d == b'0') {
+                    ValueForm::Zero
+                } else {
+                    ValueForm::Integer
+                }
             }
+            _ => ValueForm::Other,
         }
-        _ => None,
+    }
+
+    /// What a value of this form means for an AUTO_INCREMENT column;
+    /// `None` when only the value itself could say.
+    pub fn id_source(self, no_auto_value_on_zero: bool) -> Option<IdSource> {
+        match self {
+            ValueForm::NullOrDefault => Some(IdSource::Generated),
+            ValueForm::Zero if !no_auto_value_on_zero => Some(IdSource::Generated),
+            ValueForm::Zero | ValueForm::Integer => Some(IdSource::Explicit),
+            ValueForm::Placeholder | ValueForm::Other => None,
+        }
     }
 }
 
@@ -154,5 +189,47 @@ mod tests {
                 "{value}"
             );
         }
+    }
+
+    #[test]
+    fn forms_read_while_classifying_agree_with_reading_the_row_again() {
+        let classifier = crate::Classifier::default();
+        let opts = Options {
+            escapes: EscapeMode::Backslash,
+            ..Options::default()
+        };
+        for row in [
+            "(NULL, 'a,b', 0)",
+            "(DEFAULT, CONCAT(2,3), -0)",
+            "(7, /* , */ 'x', 1+1)",
+            "(-3, 'it''s', '7')",
+            "(0x10, 1.5, +12)",
+            "( 000 , 'a\\\\', - - 1)",
+        ] {
+            let sql = format!("INSERT INTO t (a, b, c) VALUES {row}");
+            let classification = classifier.classify_with(sql.as_bytes(), opts);
+            let insert = classification.batchable().expect(&sql);
+            for index in 0..3 {
+                for zero_is_value in [false, true] {
+                    let form = insert.value_form(index).expect("three values");
+                    assert_eq!(
+                        form.id_source(zero_is_value),
+                        auto_increment_source(row.as_bytes(), index, opts, zero_is_value),
+                        "{row} value {index}"
+                    );
+                }
+            }
+            assert_eq!(insert.value_form(3), None);
+        }
+        let prepared = crate::Classifier::default().classify_with(
+            b"INSERT INTO t (a, b) VALUES (?, 1)",
+            Options {
+                prepared: true,
+                ..opts
+            },
+        );
+        let insert = prepared.batchable().expect("prepared");
+        assert_eq!(insert.value_form(0), Some(ValueForm::Placeholder));
+        assert_eq!(insert.value_form(1), Some(ValueForm::Integer));
     }
 }

@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::kind::TableName;
+use crate::row::ValueForm;
 
 /// Why a statement is not batchable. [`NotBatchable::as_str`] gives a
 /// stable snake_case label for metrics.
@@ -177,6 +178,8 @@ pub struct BatchableInsert {
     pub(crate) row: Range<usize>,
     pub(crate) len: usize,
     pub(crate) placeholders: Vec<Range<usize>>,
+    /// The form of each value of the row, read as the row was checked.
+    pub(crate) forms: Vec<ValueForm>,
 }
 
 impl PartialEq for BatchableInsert {
@@ -208,6 +211,13 @@ impl BatchableInsert {
     /// the statement has no column list.
     pub fn columns(&self) -> &[String] {
         &self.frame.columns
+    }
+
+    /// The form of the row's value at `index` (in written order), read
+    /// while the row was checked: whether an AUTO_INCREMENT column gets a
+    /// generated id is known without reading the row again.
+    pub fn value_form(&self, index: usize) -> Option<ValueForm> {
+        self.forms.get(index).copied()
     }
 
     /// The number of values in the row tuple.

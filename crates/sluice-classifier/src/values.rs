@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use crate::cache::FastBuild;
 use crate::lexer::{Tok, Token};
+use crate::row::ValueForm;
 use crate::shape::NotBatchable;
 
 /// Builtins that are deterministic, or evaluated per row or per statement
@@ -211,6 +212,8 @@ pub(crate) struct Tuple {
     pub(crate) values: usize,
     /// `?` placeholders, relative to the tuple's first byte.
     pub(crate) placeholders: Vec<Range<usize>>,
+    /// The form of each value, in order.
+    pub(crate) forms: Vec<ValueForm>,
 }
 
 /// Check the code tokens of a tuple, `(` and `)` included.
@@ -237,8 +240,11 @@ pub(crate) fn check_tuple(
         return Ok(v.out);
     }
     loop {
+        let first = v.i;
         v.expr()?;
         v.out.values += 1;
+        let form = ValueForm::of(sql, &toks[first..v.i]);
+        v.out.forms.push(form);
         match v.peek() {
             Some(Tok::Comma) => v.i += 1,
             Some(Tok::RParen) if v.i == last => return Ok(v.out),

@@ -23,21 +23,6 @@ pub(crate) struct SessionIo<'a> {
     pub(crate) state: &'a mut SessionState,
 }
 
-/// Relays the response to a command already sent to the backend, then
-/// updates the session state.
-pub(crate) async fn relay_one_response(
-    io: &mut SessionIo<'_>,
-    payload: Option<&[u8]>,
-) -> Result<(), SessionError> {
-    let command_byte = payload
-        .and_then(|p| p.first().copied())
-        .unwrap_or(code::QUERY);
-    let command = payload.and_then(|p| Command::parse(p).ok());
-    relay_response_to(io, command_byte, command.as_ref())
-        .await
-        .map(|_| ())
-}
-
 /// Relays the response to `command` (`None` when it was too large to
 /// read, or unreadable), keeping the session state in step.
 pub(crate) async fn relay_response_to(
@@ -239,9 +224,9 @@ mod tests {
             caps: caps(),
             state: &mut state,
         };
-        let mut payload = vec![code::QUERY];
-        payload.extend_from_slice(query);
-        let result = relay_one_response(&mut io, Some(&payload)).await;
+        let result = relay_response_to(&mut io, code::QUERY, Some(&Command::Query(query)))
+            .await
+            .map(|_| ());
         drop(client);
         let mut got = Vec::new();
         client_far.read_to_end(&mut got).await.unwrap();

@@ -20,6 +20,7 @@ mod relay;
 mod session;
 pub mod session_state;
 mod settings;
+mod statement;
 pub mod tls;
 mod transport;
 

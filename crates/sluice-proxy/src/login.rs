@@ -16,6 +16,8 @@ use sluice_protocol::packet::{encode_packet, HEADER_LEN};
 use sluice_protocol::response::{Event, Next, ResponseTracker};
 use sluice_protocol::CapabilityFlags;
 use sluice_protocol::StatusFlags;
+use std::future::Future;
+
 use tokio::net::TcpStream;
 
 use crate::error::{Peer, SessionError, ER_UNKNOWN_ERROR};
@@ -132,7 +134,7 @@ fn refusal_greeting(offer_tls: bool) -> Vec<u8> {
     out
 }
 
-async fn connect_backend(settings: &ProxySettings) -> Result<TcpStream, SessionError> {
+async fn connect_backend(settings: &ProxySettings) -> Result<PacketStream, SessionError> {
     let fail = |reason: String| SessionError::BackendConnect {
         address: settings.backend_address.clone(),
         reason,
@@ -143,7 +145,7 @@ async fn connect_backend(settings: &ProxySettings) -> Result<TcpStream, SessionE
     )
     .await
     {
-        Ok(Ok(stream)) => Ok(stream),
+        Ok(Ok(stream)) => Ok(PacketStream::new(stream, Peer::Backend)),
         Ok(Err(e)) => Err(fail(e.to_string())),
         Err(_) => Err(fail(format!(
             "no answer within {:?}",
@@ -206,14 +208,25 @@ pub(crate) async fn login(
     client: TcpStream,
     settings: &ProxySettings,
 ) -> Result<LoginOutcome, SessionError> {
+    let client = PacketStream::new(client, Peer::Client);
+    login_over(client, settings, connect_backend(settings)).await
+}
+
+/// [`login`] over any client stream, with the backend connection made by
+/// `connect` (which the handshake timeout bounds too).
+async fn login_over(
+    client: PacketStream,
+    settings: &ProxySettings,
+    connect: impl Future<Output = Result<PacketStream, SessionError>>,
+) -> Result<LoginOutcome, SessionError> {
     let mut client = ClientLeg {
-        stream: PacketStream::new(client, Peer::Client),
+        stream: client,
         greeted: false,
         next_seq: 0,
     };
     let attempt = tokio::time::timeout(
         settings.handshake_timeout,
-        login_steps(&mut client, settings),
+        login_steps(&mut client, settings, connect),
     )
     .await;
     let error = match attempt {
@@ -263,9 +276,9 @@ struct LoginParts {
 async fn login_steps(
     client: &mut ClientLeg,
     settings: &ProxySettings,
+    connect: impl Future<Output = Result<PacketStream, SessionError>>,
 ) -> Result<Steps, SessionError> {
-    let backend = connect_backend(settings).await?;
-    let mut backend = PacketStream::new(backend, Peer::Backend);
+    let mut backend = connect.await?;
 
     let greeting_packet = backend.read_small_packet().await?;
     if greeting_packet.payload().first() == Some(&ERR_HEADER) {
@@ -609,3 +622,6 @@ impl ResponseObserver for LoginObserver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,10 +14,12 @@ use std::sync::Arc;
 use crate::batching::{BatchContext, Offer, SessionBatching};
 use crate::error::{Peer, SessionError};
 use crate::exchange::{relay_response_to, Handled, SessionIo};
+use crate::internal::encode_query;
 use crate::io::PacketStream;
 use crate::login::LoggedIn;
 use crate::session_state::SessionState;
 use crate::settings::ProxySettings;
+use crate::statement::{route, Route, Statement};
 
 /// How a session loop ended without an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,34 +140,46 @@ impl Session {
             self.after_forward(command_byte, None, None).await?;
             return Ok(Handled::Continue);
         }
-        let packet = self.client.read_packet().await?;
-        let command_byte = packet.bytes[HEADER_LEN];
+        let packet = self.client.read_packet().await?.bytes.freeze();
+        let mut statement = Statement::parse(&packet);
+        let command_byte = statement.command_byte();
         tracing::trace!(command = command_name(command_byte), "command");
         self.metrics.command(command_name(command_byte));
-        // Parsed once: every handler below reads this one.
-        let command = Command::parse(&packet.bytes[HEADER_LEN..]).ok();
-        let mut classified = None;
-        if let Some(batching) = self.batching.as_mut() {
-            let mut io = SessionIo {
-                client: &mut self.client,
-                backend: &mut self.backend,
-                caps: self.caps,
-                state: &mut self.state,
-            };
-            if let Some(Command::Query(sql)) = &command {
-                if sluice_classifier::is_show_sluice_status(sql) {
-                    crate::admin::answer_status(&mut io, &batching.ctx).await?;
-                    return Ok(Handled::Continue);
-                }
+        let Some(batching) = self.batching.as_mut() else {
+            return self.relay(&statement).await;
+        };
+        statement.classification = batching.classify(statement.command.as_ref(), &self.state);
+        let mut io = SessionIo {
+            client: &mut self.client,
+            backend: &mut self.backend,
+            caps: self.caps,
+            state: &mut self.state,
+        };
+        match route(statement.command.as_ref(), true) {
+            Route::Admin => {
+                crate::admin::answer_status(&mut io, &batching.ctx).await?;
+                Ok(Handled::Continue)
             }
-            match batching.offer(&packet, command.as_ref(), &mut io).await? {
-                Offer::Handled => return Ok(Handled::Continue),
-                Offer::Declined(classification) => classified = classification,
-            }
+            Route::Batch => match batching.offer(&statement, &mut io).await? {
+                Offer::Handled => Ok(Handled::Continue),
+                Offer::Declined => self.relay(&statement).await,
+            },
+            Route::Relay => self.relay(&statement).await,
         }
-        self.reconcile_ahead_of(command_byte, &packet.bytes).await?;
-        self.after_forward(command_byte, command.as_ref(), classified)
-            .await
+    }
+
+    /// The relay handler: the statement goes to the backend as the client
+    /// sent it, its response back as the server sends it.
+    async fn relay(&mut self, statement: &Statement<'_>) -> Result<Handled, SessionError> {
+        let command_byte = statement.command_byte();
+        self.reconcile_ahead_of(command_byte, statement.packet)
+            .await?;
+        self.after_forward(
+            command_byte,
+            statement.command.as_ref(),
+            statement.classification.as_ref(),
+        )
+        .await
     }
 
     /// Writes `command` (may be empty when the caller streams it after)
@@ -177,17 +191,18 @@ impl Session {
         command_byte: u8,
         command: &[u8],
     ) -> Result<(), SessionError> {
-        let mut out = Vec::new();
-        let reconcile = self
+        let settlement = self
             .batching
             .as_mut()
-            .is_some_and(|b| b.reconcile_before(command_byte, &mut out));
-        if !reconcile {
+            .and_then(|b| b.reconcile_before(command_byte));
+        let Some(settlement) = settlement else {
             if !command.is_empty() {
                 self.backend.write_all(command).await?;
             }
             return Ok(());
-        }
+        };
+        let mut out = Vec::with_capacity(settlement.len() + 5 + command.len());
+        encode_query(&mut out, settlement.as_bytes());
         out.extend_from_slice(command);
         self.backend.write_all(&out).await?;
         let mut io = SessionIo {
@@ -203,9 +218,8 @@ impl Session {
         &mut self,
         command_byte: u8,
         command: Option<&Command<'_>>,
-        classified: Option<sluice_classifier::Classification>,
+        classification: Option<&sluice_classifier::Classification>,
     ) -> Result<Handled, SessionError> {
-        let lexing = self.state.classifier_options(false);
         let mut io = SessionIo {
             client: &mut self.client,
             backend: &mut self.backend,
@@ -214,7 +228,7 @@ impl Session {
         };
         let handled = relay_response_to(&mut io, command_byte, command).await?;
         if let Some(batching) = self.batching.as_mut() {
-            batching.after_relay(command, &self.state, lexing, classified);
+            batching.after_relay(command, classification, &self.state);
         }
         Ok(handled)
     }

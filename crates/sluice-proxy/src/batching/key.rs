@@ -1,7 +1,10 @@
 //! The batch key: everything that must be equal for rows to share one
-//! statement.
+//! statement. A session builds it once per settings and statement shape
+//! (see `SessionBatching::last_key`), and its hash is computed then: the
+//! batch manager's map hashes a key by that number alone.
 
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use sluice_classifier::ShapeKey;
 
@@ -9,10 +12,83 @@ use sluice_classifier::ShapeKey;
 /// database, same session settings (the fingerprint read from the
 /// server), and the same statement shape (target, column list, text
 /// outside the row).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub(crate) struct BatchKey {
+    parts: Arc<KeyParts>,
+    hash: u64,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct KeyParts {
     pub(crate) user: Arc<[u8]>,
     pub(crate) database: Option<Arc<[u8]>>,
     pub(crate) fingerprint: Arc<[u8]>,
     pub(crate) shape: ShapeKey,
+}
+
+impl BatchKey {
+    pub(crate) fn new(parts: KeyParts) -> BatchKey {
+        // One process-wide seed, so equal keys from different sessions
+        // hash alike.
+        static SEED: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+        let hash = SEED.get_or_init(Default::default).hash_one(&parts);
+        BatchKey {
+            parts: Arc::new(parts),
+            hash,
+        }
+    }
+
+    /// Whether this key was built for `shape` (the rest of the key is the
+    /// session's settings, which the caller knows to be unchanged).
+    pub(crate) fn is_for(&self, shape: &ShapeKey) -> bool {
+        self.parts.shape == *shape
+    }
+}
+
+impl PartialEq for BatchKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.parts, &other.parts)
+            || (self.hash == other.hash && self.parts == other.parts)
+    }
+}
+
+impl Eq for BatchKey {}
+
+impl Hash for BatchKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(user: &str, sql: &str) -> KeyParts {
+        let classifier = sluice_classifier::Classifier::default();
+        let classification = classifier.classify(sql.as_bytes());
+        KeyParts {
+            user: user.as_bytes().into(),
+            database: Some(b"db".as_slice().into()),
+            fingerprint: b"settings".as_slice().into(),
+            shape: classification.batchable().unwrap().shape_key().clone(),
+        }
+    }
+
+    #[test]
+    fn keys_built_apart_from_equal_parts_are_equal_and_hash_alike() {
+        let plain = "INSERT INTO t (a) VALUES (1)";
+        let (a, b) = (
+            BatchKey::new(parts("u", plain)),
+            BatchKey::new(parts("u", plain)),
+        );
+        assert_eq!(a, b);
+        assert_eq!(a.hash, b.hash);
+        let other_user = BatchKey::new(parts("v", plain));
+        assert_ne!(a, other_user);
+        let other_shape = BatchKey::new(parts("u", "INSERT INTO t (b) VALUES (1)"));
+        assert_ne!(a, other_shape);
+        assert!(a.is_for(&parts("u", plain).shape));
+        assert!(!a.is_for(&other_shape.parts.shape));
+    }
 }

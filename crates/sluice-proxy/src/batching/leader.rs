@@ -13,14 +13,15 @@
 
 use sluice_batch::BatchManager;
 
+use super::admission::Candidate;
 use super::key::BatchKey;
 use super::member::{Assignment, LeaderPicker, Member};
 use super::verdict::{ids_of, members_told, verdict, Answers, Ending, Verdict};
-use super::{Candidate, SessionBatching};
+use super::SessionBatching;
 use crate::error::SessionError;
 use crate::exchange::SessionIo;
 use crate::internal::{encode_query, quote_ident, read_result, QueryResult};
-use crate::io::Packet;
+use crate::statement::Statement;
 
 /// Calls `complete` for the key when the batch is over, however it ends,
 /// so rows queued behind it are never stuck.
@@ -63,7 +64,7 @@ enum BatchRun {
 pub(super) async fn lead(
     batching: &mut SessionBatching,
     io: &mut SessionIo<'_>,
-    packet: &Packet,
+    statement: &Statement<'_>,
     candidate: Candidate,
     others: Vec<Member>,
 ) -> Result<(), SessionError> {
@@ -76,12 +77,12 @@ pub(super) async fn lead(
     };
     if others.is_empty() {
         // Alone in its batch: the plain statement gives the exact result.
-        let result = batching.run_alone(io, packet).await;
+        let result = batching.run_alone(io, statement).await;
         drop(in_flight);
         return result;
     }
     let rows = others.len() + 1;
-    let sql = build_statement(&candidate, packet, &others);
+    let sql = build_statement(&candidate, statement, &others);
     let started = std::time::Instant::now();
     let returning = candidate.facts.auto_increment.is_some();
     let run = run_batch(io, &sql, returning, rows, &mut in_flight).await;
@@ -109,7 +110,7 @@ pub(super) async fn lead(
         (Ending::NotApplied, _) => {
             ctx.stats.on_failure();
             ctx.stats.on_isolated();
-            batching.run_alone(io, packet).await
+            batching.run_alone(io, statement).await
         }
         (Ending::NotCommitted, error) => {
             ctx.stats.on_failure();
@@ -131,12 +132,8 @@ pub(super) async fn lead(
 
 /// `prefix row1,row2,… [RETURNING col] suffix`: the leader's own text
 /// around the rows, which every member shares by the batch key.
-fn build_statement(candidate: &Candidate, packet: &Packet, others: &[Member]) -> Vec<u8> {
-    let text = candidate.text(packet);
-    let (prefix, suffix) = (
-        &text[candidate.prefix.clone()],
-        &text[candidate.suffix.clone()],
-    );
+fn build_statement(candidate: &Candidate, statement: &Statement<'_>, others: &[Member]) -> Vec<u8> {
+    let (prefix, suffix) = candidate.around_row(statement);
     let rows_len: usize =
         others.iter().map(|m| m.row.len() + 1).sum::<usize>() + candidate.row.len();
     let mut sql = Vec::with_capacity(prefix.len() + rows_len + suffix.len() + 40);
@@ -252,3 +249,6 @@ async fn finish(io: &mut SessionIo<'_>, sql: &[u8]) -> Result<QueryResult, Sessi
     io.backend.write_all(&out).await?;
     read_result(io.backend, io.caps).await
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,7 +10,7 @@ use super::key::BatchKey;
 /// One client's row in a batch.
 pub(crate) struct Member {
     /// The row tuple, `( … )`, as it goes into `VALUES`.
-    pub(crate) row: Vec<u8>,
+    pub(crate) row: bytes::Bytes,
     /// Whether the row lets the server generate the AUTO_INCREMENT id.
     pub(crate) generates_id: bool,
     /// Where the member's session waits for its assignment.

@@ -36,6 +36,41 @@ impl Owed {
         };
         format!("SELECT {value} INTO @sluice_reconcile FROM information_schema.COLLATIONS LIMIT 1")
     }
+
+    /// The settling statement, when one is owed; the debt is then paid.
+    pub(crate) fn settle(&mut self) -> Option<String> {
+        if !self.is_pending() {
+            return None;
+        }
+        let sql = self.reconcile_sql();
+        *self = Owed::default();
+        Some(sql)
+    }
+
+    /// Before the session's next command (`command`, its command byte):
+    /// the settling statement to send ahead of it, when the command could
+    /// observe what is owed. A reset or change of user forgets the debt.
+    pub(crate) fn settle_before(&mut self, command: u8) -> Option<String> {
+        use sluice_protocol::command::code;
+        let harmless = matches!(
+            command,
+            code::PING
+                | code::STATISTICS
+                | code::STMT_CLOSE
+                | code::STMT_RESET
+                | code::STMT_SEND_LONG_DATA
+                | code::QUIT
+                | code::SET_OPTION
+        );
+        if harmless {
+            return None;
+        }
+        if matches!(command, code::RESET_CONNECTION | code::CHANGE_USER) {
+            *self = Owed::default();
+            return None;
+        }
+        self.settle()
+    }
 }
 
 #[cfg(test)]
@@ -55,5 +90,32 @@ mod tests {
             ..Owed::default()
         };
         assert!(plain.reconcile_sql().starts_with("SELECT 1 INTO"));
+    }
+
+    #[test]
+    fn a_debt_is_settled_once_and_only_before_a_command_that_can_see_it() {
+        use sluice_protocol::command::code;
+        let owing = || {
+            let mut owed = Owed::default();
+            owed.on_batched(Some(3));
+            owed
+        };
+        let mut owed = owing();
+        assert_eq!(owed.settle_before(code::PING), None);
+        assert_eq!(owed.settle_before(code::STMT_CLOSE), None);
+        assert!(owed.is_pending());
+        let sql = owed
+            .settle_before(code::QUERY)
+            .expect("a query can observe it");
+        assert!(sql.contains("LAST_INSERT_ID(3)"));
+        assert_eq!(owed.settle_before(code::QUERY), None, "paid once");
+
+        let mut reset = owing();
+        assert_eq!(reset.settle_before(code::RESET_CONNECTION), None);
+        assert!(!reset.is_pending(), "a reset session owes nothing");
+
+        let mut prepared = owing();
+        assert!(prepared.settle_before(code::STMT_EXECUTE).is_some());
+        assert_eq!(Owed::default().settle(), None);
     }
 }

@@ -1,0 +1,312 @@
+//! Admission: whether a statement may join a batch from this session, and
+//! what it turns into when it may (its batch key, its row bytes, whether
+//! the server generates its id). Every reason to refuse is counted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sluice_classifier::{auto_increment_source, Classification, IdSource, Kind, ValueForm};
+use sluice_protocol::command::Command;
+use sluice_protocol::stmt::ExecuteParams;
+
+use super::decline::Decline;
+use super::facts::TableFacts;
+use super::fingerprint::Fingerprint;
+use super::key::{BatchKey, KeyParts};
+use super::prepared;
+use super::SessionBatching;
+use crate::error::SessionError;
+use crate::exchange::SessionIo;
+use crate::session_state::SessionState;
+use crate::statement::Statement;
+
+/// Where a row comes from.
+pub(super) enum Source<'a> {
+    /// COM_QUERY text, in the client's packet.
+    Text(&'a [u8]),
+    /// COM_STMT_EXECUTE of a prepared statement.
+    Prepared {
+        sql: Arc<[u8]>,
+        stmt_id: u32,
+        num_params: u16,
+        params: &'a [u8],
+    },
+}
+
+impl<'a> Source<'a> {
+    /// The row source of a command batching could take: a query, or the
+    /// execution of a prepared statement whose text is known and whose
+    /// long data (sent apart, which a batch cannot carry) is not pending.
+    pub(super) fn of(statement: &Statement<'a>, state: &SessionState) -> Option<Source<'a>> {
+        match statement.command? {
+            Command::Query(sql) => Some(Source::Text(sql)),
+            Command::StmtExecute {
+                stmt_id, params, ..
+            } => {
+                let stmt = state.statement(stmt_id)?;
+                if stmt.long_data_pending {
+                    return None;
+                }
+                Some(Source::Prepared {
+                    sql: stmt.sql.clone()?,
+                    stmt_id,
+                    num_params: stmt.num_params,
+                    params,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn sql(&self) -> &[u8] {
+        match self {
+            Source::Text(sql) => sql,
+            Source::Prepared { sql, .. } => sql,
+        }
+    }
+}
+
+/// What one batchable statement turned into.
+pub(super) struct Candidate {
+    pub(super) key: BatchKey,
+    /// The row tuple: a slice of the client's packet for a query (never
+    /// copied before it goes into the batch text), the rendered row for a
+    /// prepared statement.
+    pub(super) row: Bytes,
+    pub(super) generates_id: bool,
+    pub(super) max_wait: Option<Duration>,
+    /// The text around the row, for the leader: ranges of `text`.
+    text: Text,
+    prefix: std::ops::Range<usize>,
+    suffix: std::ops::Range<usize>,
+    pub(super) facts: Arc<TableFacts>,
+}
+
+/// The statement text a candidate came from.
+enum Text {
+    /// The COM_QUERY text, in the client's packet.
+    Query,
+    /// A prepared statement's text.
+    Prepared(Arc<[u8]>),
+}
+
+impl Candidate {
+    /// The text before and after the row, in the statement the candidate
+    /// came from.
+    pub(super) fn around_row<'a>(&'a self, statement: &'a Statement<'_>) -> (&'a [u8], &'a [u8]) {
+        let text = match &self.text {
+            Text::Query => statement.sql_text(),
+            Text::Prepared(sql) => sql,
+        };
+        (&text[self.prefix.clone()], &text[self.suffix.clone()])
+    }
+}
+
+impl SessionBatching {
+    /// Whether `sql` may join a batch from this session, and under which
+    /// key. May read the session fingerprint and table facts on the
+    /// session's own connection.
+    pub(super) async fn candidate(
+        &mut self,
+        statement: &Statement<'_>,
+        source: &Source<'_>,
+        classification: &Classification,
+        io: &mut SessionIo<'_>,
+    ) -> Result<Option<Candidate>, SessionError> {
+        if !self.ctx.enabled() || self.unsupported {
+            return Ok(None);
+        }
+        let sql = source.sql();
+        let insert = match classification.batchable() {
+            Ok(insert) => insert,
+            Err(reason) => {
+                if matches!(classification.kind, Kind::Write(_)) {
+                    self.ctx.stats.unbatched(Decline::Statement(reason));
+                }
+                return Ok(None);
+            }
+        };
+        if !io.state.is_autocommit_idle() {
+            self.ctx.stats.unbatched(Decline::InTransaction);
+            return Ok(None);
+        }
+        if self.tainted {
+            self.ctx.stats.unbatched(Decline::SessionState);
+            return Ok(None);
+        }
+        if self.next_transaction_set {
+            self.ctx
+                .stats
+                .unbatched(Decline::NextTransactionCharacteristics);
+            return Ok(None);
+        }
+        let hint = classification.hints.batch_ms;
+        if self.ctx.hint_mode() && hint.is_none() {
+            self.ctx.stats.unbatched(Decline::NoHint);
+            return Ok(None);
+        }
+        if self.fingerprint.is_none() {
+            self.fingerprint = Fingerprint::read(io.backend, io.caps).await?;
+        }
+        let Some(fingerprint) = self.fingerprint.as_ref() else {
+            // The server refused the settings query (a variable it does not
+            // have): this session is not batched, and not asked again.
+            self.unsupported = true;
+            self.ctx.stats.unbatched(Decline::SessionSettingsUnreadable);
+            return Ok(None);
+        };
+        if !fingerprint.batchable {
+            self.ctx.stats.unbatched(Decline::SessionSettings);
+            return Ok(None);
+        }
+        let schema: &[u8] = match insert.schema() {
+            Some(schema) => schema.as_bytes(),
+            None => match &fingerprint.database {
+                Some(db) => db,
+                None => return Ok(None),
+            },
+        };
+        let user = fingerprint.current_user.clone();
+        let Some(facts) = self
+            .ctx
+            .facts
+            .lookup(io.backend, io.caps, &user, schema, insert.table())
+            .await?
+        else {
+            self.ctx.stats.unbatched(Decline::TableFactsPending);
+            return Ok(None);
+        };
+        if !facts.batchable {
+            self.ctx.stats.unbatched(Decline::Table);
+            return Ok(None);
+        }
+        let row = match source {
+            Source::Text(_) => match insert.row_bytes(sql) {
+                Ok(row) => statement.packet.slice_ref(row),
+                Err(_) => return Ok(None),
+            },
+            Source::Prepared {
+                stmt_id,
+                num_params,
+                params,
+                ..
+            } => {
+                let Ok(params) = ExecuteParams::parse(params, *num_params) else {
+                    return Ok(None);
+                };
+                if let Some(types) = params.param_types() {
+                    io.state.on_types_bound(*stmt_id, types);
+                }
+                let Some(types) = io
+                    .state
+                    .statement(*stmt_id)
+                    .and_then(|s| s.bound_types.clone())
+                else {
+                    return Ok(None);
+                };
+                match prepared::render_prepared_row(
+                    sql,
+                    insert,
+                    &params,
+                    &types,
+                    &fingerprint.charset,
+                ) {
+                    Ok(row) => Bytes::from(row),
+                    Err(reason) => {
+                        self.ctx.stats.unbatched(reason);
+                        return Ok(None);
+                    }
+                }
+            }
+        };
+        let generates_id = match &facts.auto_increment {
+            None => false,
+            Some(column) => match insert
+                .columns()
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case(column))
+            {
+                None => true,
+                Some(index) => {
+                    let zero_is_value = fingerprint.no_auto_value_on_zero;
+                    let source = match insert.value_form(index) {
+                        // A bound value, rendered into the row.
+                        Some(ValueForm::Placeholder) => auto_increment_source(
+                            &row,
+                            index,
+                            io.state.classifier_options(false),
+                            zero_is_value,
+                        ),
+                        Some(form) => form.id_source(zero_is_value),
+                        None => None,
+                    };
+                    match source {
+                        Some(IdSource::Generated) => true,
+                        Some(IdSource::Explicit) => false,
+                        None => {
+                            self.ctx.stats.unbatched(Decline::IdExpression);
+                            return Ok(None);
+                        }
+                    }
+                }
+            },
+        };
+        let key = match self.last_key.take() {
+            Some(key) if key.is_for(insert.shape_key()) => key,
+            _ => BatchKey::new(KeyParts {
+                user,
+                database: fingerprint.database.clone(),
+                fingerprint: fingerprint.bytes.clone(),
+                shape: insert.shape_key().clone(),
+            }),
+        };
+        self.last_key = Some(key.clone());
+        Ok(Some(Candidate {
+            key,
+            row,
+            generates_id,
+            max_wait: hint.map(|ms| Duration::from_millis(u64::from(ms))),
+            text: Text::of(source),
+            prefix: insert.prefix(),
+            suffix: insert.suffix(),
+            facts,
+        }))
+    }
+}
+
+impl Text {
+    fn of(source: &Source<'_>) -> Text {
+        match source {
+            Source::Text(_) => Text::Query,
+            Source::Prepared { sql, .. } => Text::Prepared(sql.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Candidate {
+    /// A query's candidate as admission would make it, for the leader's
+    /// tests: the table facts and the key are given, not read.
+    pub(super) fn of_query(
+        statement: &Statement<'_>,
+        facts: TableFacts,
+        key: BatchKey,
+    ) -> Candidate {
+        let classification = statement.classification.as_ref().expect("classified");
+        let insert = classification.batchable().expect("a batchable INSERT");
+        let sql = statement.sql_text();
+        Candidate {
+            key,
+            row: statement
+                .packet
+                .slice_ref(insert.row_bytes(sql).expect("row")),
+            generates_id: facts.auto_increment.is_some(),
+            max_wait: None,
+            text: Text::of(&Source::Text(sql)),
+            prefix: insert.prefix(),
+            suffix: insert.suffix(),
+            facts: Arc::new(facts),
+        }
+    }
+}

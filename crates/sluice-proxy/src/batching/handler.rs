@@ -1,0 +1,252 @@
+//! The batch handler: a statement admitted to a batch is queued, then
+//! either leads the batch on this session's own backend connection or is
+//! answered with the result its leader sent; a statement turned away goes
+//! back to the relay.
+
+use std::sync::Arc;
+
+use sluice_classifier::Classification;
+use sluice_protocol::command::Command;
+use sluice_protocol::ok::{err_payload, ok_payload};
+use sluice_protocol::packet::encode_packet;
+use sluice_protocol::StatusFlags;
+use tokio::sync::oneshot;
+
+use super::admission::Source;
+use super::context::BatchContext;
+use super::decline::Decline;
+use super::fingerprint::Fingerprint;
+use super::key::BatchKey;
+use super::leader;
+use super::member::{Assignment, Member, MemberResult};
+use super::owed::Owed;
+use crate::error::SessionError;
+use crate::exchange::{relay_response_to, SessionIo};
+use crate::internal::{encode_query, read_result, QueryResult};
+use crate::session_state::SessionState;
+use crate::statement::Statement;
+
+/// MariaDB error used when a batch's outcome cannot be known.
+const ER_ERROR_DURING_COMMIT: u16 = 1180;
+
+/// Status flags that describe the session rather than one statement, and
+/// so appear in the OK packet Sluice writes for a batched member.
+const SESSION_FLAGS: StatusFlags = StatusFlags::SERVER_STATUS_AUTOCOMMIT
+    .union(StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES)
+    .union(StatusFlags::SERVER_STATUS_ANSI_QUOTES);
+
+/// Whether batching took the statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// The client has its answer.
+    Handled,
+    /// Relay the statement as usual.
+    Declined,
+}
+
+/// Per-session batching state.
+pub(crate) struct SessionBatching {
+    pub(crate) ctx: Arc<BatchContext>,
+    /// `None` until read, and again after anything that may change it.
+    pub(super) fingerprint: Option<Fingerprint>,
+    /// The key of this session's last candidate: reused, hash and all,
+    /// while the settings and the statement shape stay the same.
+    pub(super) last_key: Option<BatchKey>,
+    /// The session may hold temporary tables or table locks, or has
+    /// pinned its clock or random seed: never batch.
+    pub(super) tainted: bool,
+    /// A `SET TRANSACTION` without scope waits for the session's next
+    /// transaction, which must run on the session's own connection.
+    pub(super) next_transaction_set: bool,
+    pub(super) owed: Owed,
+    /// The server is too old for `INSERT … RETURNING`.
+    pub(super) unsupported: bool,
+}
+
+impl SessionBatching {
+    pub(crate) fn new(ctx: Arc<BatchContext>, server_version: Option<(u16, u16, u16)>) -> Self {
+        let unsupported = server_version.is_none_or(|v| v < (10, 5, 0));
+        SessionBatching {
+            ctx,
+            fingerprint: None,
+            last_key: None,
+            tainted: false,
+            next_transaction_set: false,
+            owed: Owed::default(),
+            unsupported,
+        }
+    }
+
+    /// The session settings may have changed: read them again before the
+    /// next candidate.
+    pub(super) fn forget_settings(&mut self) {
+        self.fingerprint = None;
+        self.last_key = None;
+    }
+
+    /// Classifies the SQL text `command` runs (a query's own, or a
+    /// prepared statement's), as the session reads texts now.
+    pub(crate) fn classify(
+        &self,
+        command: Option<&Command<'_>>,
+        state: &SessionState,
+    ) -> Option<Classification> {
+        let (sql, prepared) = match command? {
+            Command::Query(sql) => (*sql, false),
+            Command::StmtExecute { stmt_id, .. } => {
+                (state.statement(*stmt_id)?.sql.as_deref()?, true)
+            }
+            _ => return None,
+        };
+        Some(
+            self.ctx
+                .classifier
+                .classify_with(sql, state.classifier_options(prepared)),
+        )
+    }
+
+    /// Tries to batch `statement`.
+    pub(crate) async fn offer(
+        &mut self,
+        statement: &Statement<'_>,
+        io: &mut SessionIo<'_>,
+    ) -> Result<Offer, SessionError> {
+        let Some(source) = Source::of(statement, io.state) else {
+            return Ok(Offer::Declined);
+        };
+        let Some(classification) = statement.classification.as_ref() else {
+            return Ok(Offer::Declined);
+        };
+        let Some(candidate) = self
+            .candidate(statement, &source, classification, io)
+            .await?
+        else {
+            return Ok(Offer::Declined);
+        };
+        let (reply, assignment) = oneshot::channel();
+        let member = Member {
+            row: candidate.row.clone(),
+            generates_id: candidate.generates_id,
+            reply,
+        };
+        let bytes = candidate.row.len();
+        // One clock read serves the queue and both latency figures.
+        let queued_at = tokio::time::Instant::now();
+        if self
+            .ctx
+            .manager
+            .submit_at(
+                queued_at.into_std(),
+                candidate.key.clone(),
+                member,
+                bytes,
+                candidate.max_wait,
+            )
+            .is_err()
+        {
+            self.ctx.stats.unbatched(Decline::QueueFull);
+            return Ok(Offer::Declined);
+        }
+        let assignment = assignment.await;
+        self.ctx.stats.metrics().row_waited(queued_at.elapsed());
+        match assignment {
+            Ok(Assignment::Lead(others)) => {
+                leader::lead(self, io, statement, candidate, others).await?;
+            }
+            Ok(Assignment::Done(MemberResult::Inserted { insert_id })) => {
+                let generated = candidate.generates_id.then_some(insert_id);
+                self.answer_inserted(io, insert_id, generated).await?;
+            }
+            Ok(Assignment::Done(MemberResult::RunAlone)) => {
+                self.ctx.stats.on_isolated();
+                self.run_alone(io, statement).await?;
+            }
+            Ok(Assignment::Done(MemberResult::Unknown)) => {
+                // Counted by the leader, with every row of the batch.
+                self.answer_unknown(io).await?;
+            }
+            Err(_) => {
+                // The leader went away without a word.
+                self.ctx.stats.on_outcome_unknown();
+                self.answer_unknown(io).await?;
+            }
+        }
+        self.ctx.stats.metrics().row_answered(queued_at.elapsed());
+        Ok(Offer::Handled)
+    }
+
+    /// Writes the OK packet the member would have got alone.
+    pub(super) async fn answer_inserted(
+        &mut self,
+        io: &mut SessionIo<'_>,
+        insert_id: u64,
+        generated_id: Option<u64>,
+    ) -> Result<(), SessionError> {
+        let status = io
+            .state
+            .status()
+            .unwrap_or(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
+            .intersection(SESSION_FLAGS);
+        let mut out = Vec::with_capacity(24);
+        encode_packet(&mut out, 1, &ok_payload(1, insert_id, status, 0));
+        io.client.write_all(&out).await?;
+        self.owed.on_batched(generated_id);
+        Ok(())
+    }
+
+    pub(super) async fn answer_unknown(
+        &mut self,
+        io: &mut SessionIo<'_>,
+    ) -> Result<(), SessionError> {
+        let message = "Sluice lost the server connection while running the batch \
+                       that held this INSERT: whether the row was written is unknown";
+        let mut out = Vec::new();
+        encode_packet(
+            &mut out,
+            1,
+            &err_payload(ER_ERROR_DURING_COMMIT, b"HY000", message),
+        );
+        io.client.write_all(&out).await
+    }
+
+    /// Runs the member's own statement on its own connection and relays
+    /// the server's answer, exactly as without batching.
+    pub(super) async fn run_alone(
+        &mut self,
+        io: &mut SessionIo<'_>,
+        statement: &Statement<'_>,
+    ) -> Result<(), SessionError> {
+        // Settle owed effects first, so the statement's own ROW_COUNT(),
+        // warnings and (if it fails) unchanged LAST_INSERT_ID() are what
+        // the client sees afterwards. The INSERT cannot observe them.
+        let mut out = Vec::new();
+        let settlement = self.owed.settle();
+        if let Some(sql) = &settlement {
+            encode_query(&mut out, sql.as_bytes());
+        }
+        out.extend_from_slice(statement.packet);
+        io.backend.write_all(&out).await?;
+        if settlement.is_some() {
+            Self::read_reconcile(io).await?;
+        }
+        relay_response_to(io, statement.command_byte(), statement.command.as_ref())
+            .await
+            .map(|_| ())
+    }
+
+    /// Before relaying `command` (a command byte): the statement that
+    /// settles owed effects, to send ahead of it in the same write, when
+    /// the command could observe them. Its answer is read with
+    /// [`Self::read_reconcile`] once the command is written.
+    pub(crate) fn reconcile_before(&mut self, command: u8) -> Option<String> {
+        self.owed.settle_before(command)
+    }
+
+    /// Reads the answer to a pipelined reconcile statement.
+    pub(crate) async fn read_reconcile(io: &mut SessionIo<'_>) -> Result<(), SessionError> {
+        if let QueryResult::Err(e) = read_result(io.backend, io.caps).await? {
+            tracing::warn!(code = e.code, message = %e.message, "reconcile statement failed");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,278 @@
+//! The leader over in-memory streams: the server's side is bytes captured
+//! from MariaDB 10.11 answering the very statements the leader sends
+//! (EOF packets, no session tracking), so every ending of a batch is
+//! driven without a server: committed, rolled back with the members run
+//! alone, the connection lost after the batch was sent, and before.
+
+use bytes::Bytes;
+use sluice_batch::BatchSettings;
+use sluice_protocol::caps::SessionCaps;
+use sluice_protocol::ok::{ErrInfo, OkInfo};
+use sluice_protocol::packet::encode_packet;
+use sluice_protocol::{CapabilityFlags, MariadbCapabilities, StatusFlags};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+use super::lead;
+use crate::batching::admission::Candidate;
+use crate::batching::facts::TableFacts;
+use crate::batching::key::{BatchKey, KeyParts};
+use crate::batching::member::{Assignment, Member, MemberResult};
+use crate::batching::{BatchContext, BatchMode, BatchingSettings, SessionBatching};
+use crate::error::{Peer, SessionError};
+use crate::exchange::SessionIo;
+use crate::io::PacketStream;
+use crate::session_state::SessionState;
+use crate::statement::Statement;
+
+/// `START TRANSACTION`.
+const OPENED: &str = "0700000100000003000000";
+/// `INSERT INTO t (v) VALUES (1),(2),(3) RETURNING `id``: ids 2, 3, 4.
+const RETURNED_2_3_4: &str = "0100000101210000020364656605636170646201740174026964026964\
+    0c3f000b00000003034200000005000003fe0000030002000004013202000005013302000006013405000007\
+    fe00000300";
+/// The settling statement, when it commits.
+const COMMITTED: &str = "0700000100000002000000";
+/// `… VALUES (4),(100),(5) RETURNING `id`` where 100 is taken: one row,
+/// then error 1062 in the middle of the result set.
+const DUPLICATE_MIDWAY: &str = "01000001012100000203646566056361706462017401740269640269640c\
+    3f000b00000003034200000005000003fe000003000200000401352a000005ff26042332333030304475706c\
+    696361746520656e74727920273130302720666f72206b657920277627";
+/// The settling statement, when it rolls back: its own SIGNAL.
+const ROLLED_BACK: &str =
+    "22000001ff6c06233435303030736c756963653a20626174636820726f6c6c6564206261636b";
+/// The leader's own INSERT run alone, id 8.
+const ALONE_OK: &str = "0700000100010802000000";
+
+const LEADER_SQL: &[u8] = b"INSERT INTO t (v) VALUES (1)";
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn caps() -> SessionCaps {
+    SessionCaps {
+        flags: CapabilityFlags::CLIENT_PROTOCOL_41
+            | CapabilityFlags::CLIENT_SECURE_CONNECTION
+            | CapabilityFlags::CLIENT_TRANSACTIONS
+            | CapabilityFlags::CLIENT_MULTI_STATEMENTS
+            | CapabilityFlags::CLIENT_MULTI_RESULTS,
+        mariadb: MariadbCapabilities::empty(),
+    }
+}
+
+/// What one run of the leader left behind.
+struct Run {
+    result: Result<(), SessionError>,
+    /// What the leader's client received.
+    client_got: Vec<u8>,
+    /// What the server received.
+    server_got: Vec<u8>,
+    /// What each other member was told, in order.
+    members: Vec<Option<MemberResult>>,
+    snapshot: sluice_metrics::StatusSnapshot,
+}
+
+/// Runs the leader of a batch of its own row and `others` rows against a
+/// server that answers with `server` and then hangs up (or, with `None`,
+/// is gone before the batch is written).
+async fn run(server: Option<&[u8]>, others: usize) -> Run {
+    let metrics = sluice_metrics::Metrics::new().unwrap();
+    let ctx = BatchContext::start(
+        BatchingSettings {
+            enabled: true,
+            mode: BatchMode::Auto,
+            batch: BatchSettings::default(),
+        },
+        metrics.clone(),
+    );
+    let mut batching = SessionBatching::new(ctx.clone(), Some((10, 11, 0)));
+    let (client, mut client_far) = tokio::io::duplex(1 << 16);
+    let (backend, mut backend_far) = tokio::io::duplex(1 << 16);
+    let mut client = PacketStream::over(client, Peer::Client);
+    let mut backend = PacketStream::over(backend, Peer::Backend);
+    let mut state = SessionState::new(StatusFlags::SERVER_STATUS_AUTOCOMMIT, None);
+    match server {
+        Some(answers) => {
+            backend_far.write_all(answers).await.unwrap();
+            backend_far.shutdown().await.unwrap();
+        }
+        None => {
+            // The server is gone: the leader's writes fail.
+            drop(backend_far);
+            backend_far = tokio::io::duplex(1).0;
+        }
+    }
+
+    let mut packet = Vec::new();
+    encode_packet(&mut packet, 0, &[&[3u8][..], LEADER_SQL].concat());
+    let packet = Bytes::from(packet);
+    let mut statement = Statement::parse(&packet);
+    statement.classification = batching.classify(statement.command.as_ref(), &state);
+    let facts = TableFacts {
+        batchable: true,
+        auto_increment: Some("id".into()),
+        label: "capdb.t".into(),
+    };
+    let classification = statement.classification.as_ref().unwrap();
+    let key = BatchKey::new(KeyParts {
+        user: b"root@localhost".as_slice().into(),
+        database: Some(b"capdb".as_slice().into()),
+        fingerprint: b"settings".as_slice().into(),
+        shape: classification.batchable().unwrap().shape_key().clone(),
+    });
+    let candidate = Candidate::of_query(&statement, facts, key);
+    let mut replies = Vec::new();
+    let members = (0..others)
+        .map(|i| {
+            let (reply, told) = oneshot::channel();
+            replies.push(told);
+            Member {
+                row: Bytes::from(format!("({})", i + 2)),
+                generates_id: true,
+                reply,
+            }
+        })
+        .collect();
+
+    let mut io = SessionIo {
+        client: &mut client,
+        backend: &mut backend,
+        caps: caps(),
+        state: &mut state,
+    };
+    let result = lead(&mut batching, &mut io, &statement, candidate, members).await;
+    drop(client);
+    drop(backend);
+    let mut client_got = Vec::new();
+    client_far.read_to_end(&mut client_got).await.unwrap();
+    let mut server_got = Vec::new();
+    let _ = backend_far.read_to_end(&mut server_got).await;
+    let mut members = Vec::new();
+    for told in replies {
+        members.push(match told.await {
+            Ok(Assignment::Done(result)) => Some(result),
+            _ => None,
+        });
+    }
+    Run {
+        result,
+        client_got,
+        server_got,
+        members,
+        snapshot: metrics.snapshot(),
+    }
+}
+
+/// The queries in what the server received, as text.
+fn queries(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 5 {
+        let len = usize::from(rest[0]) | usize::from(rest[1]) << 8 | usize::from(rest[2]) << 16;
+        assert_eq!(rest[4], 3, "only queries are sent");
+        out.push(String::from_utf8_lossy(&rest[5..4 + len]).into_owned());
+        rest = &rest[4 + len..];
+    }
+    assert!(rest.is_empty());
+    out
+}
+
+#[tokio::test]
+async fn a_committed_batch_gives_every_member_its_own_id() {
+    let server = [hex(OPENED), hex(RETURNED_2_3_4), hex(COMMITTED)].concat();
+    let run = run(Some(&server), 2).await;
+    run.result.unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(sent[0], "START TRANSACTION");
+    assert_eq!(
+        sent[1],
+        "INSERT INTO t (v) VALUES (1),(2),(3) RETURNING `id` "
+    );
+    assert!(sent[2].starts_with("IF @@warning_count = 0 THEN COMMIT"));
+    assert_eq!(sent.len(), 3);
+    assert_eq!(
+        run.members,
+        [
+            Some(MemberResult::Inserted { insert_id: 3 }),
+            Some(MemberResult::Inserted { insert_id: 4 })
+        ]
+    );
+    // The leader's client: the OK of a one-row INSERT with the first id.
+    assert_eq!(run.client_got[3], 1, "sequence id");
+    let ok = OkInfo::parse(&run.client_got[4..], false).unwrap();
+    assert_eq!((ok.affected_rows, ok.last_insert_id), (1, 2));
+    assert!(ok.status.contains(StatusFlags::SERVER_STATUS_AUTOCOMMIT));
+    assert_eq!(run.snapshot.batches, 1);
+    assert_eq!(run.snapshot.rows_batched, 3);
+    assert_eq!(run.snapshot.batch_failures, 0);
+}
+
+#[tokio::test]
+async fn a_row_that_fails_rolls_the_batch_back_and_everyone_runs_alone() {
+    let server = [
+        hex(OPENED),
+        hex(DUPLICATE_MIDWAY),
+        hex(ROLLED_BACK),
+        hex(ALONE_OK),
+    ]
+    .concat();
+    let run = run(Some(&server), 2).await;
+    run.result.unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(sent.len(), 4);
+    assert_eq!(
+        sent[3], "INSERT INTO t (v) VALUES (1)",
+        "the leader's own text"
+    );
+    assert_eq!(run.members, [Some(MemberResult::RunAlone); 2]);
+    // The leader's client gets the server's own answer, byte for byte.
+    assert_eq!(run.client_got, hex(ALONE_OK));
+    assert_eq!(run.snapshot.batches, 0);
+    assert_eq!(run.snapshot.batch_failures, 1);
+    assert_eq!(
+        run.snapshot.isolated_rows, 1,
+        "the leader's; members count their own"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_the_batch_was_sent_leaves_every_row_unknown() {
+    // The server answered the INSERT, then went before the commit's answer.
+    let server = [hex(OPENED), hex(RETURNED_2_3_4)].concat();
+    let run = run(Some(&server), 2).await;
+    let error = run.result.unwrap_err();
+    assert_eq!(error.peer(), Some(Peer::Backend));
+    assert_eq!(run.members, [Some(MemberResult::Unknown); 2]);
+    let err = ErrInfo::parse(&run.client_got[4..]).unwrap();
+    assert_eq!(err.code, 1180);
+    assert_eq!(run.snapshot.outcome_unknown, 3);
+    assert_eq!(run.snapshot.batches, 0);
+}
+
+#[tokio::test]
+async fn a_batch_that_could_not_be_sent_is_not_applied_and_members_run_alone() {
+    let run = run(None, 2).await;
+    let error = run.result.unwrap_err();
+    assert_eq!(error.peer(), Some(Peer::Backend));
+    assert_eq!(run.members, [Some(MemberResult::RunAlone); 2]);
+    assert!(
+        run.client_got.is_empty(),
+        "the session ends; no answer was made up"
+    );
+    assert_eq!(run.snapshot.batch_failures, 1);
+    assert_eq!(run.snapshot.outcome_unknown, 0);
+}
+
+#[tokio::test]
+async fn a_leader_alone_in_its_batch_runs_its_own_statement() {
+    let run = run(Some(&hex(ALONE_OK)), 0).await;
+    run.result.unwrap();
+    assert_eq!(queries(&run.server_got), ["INSERT INTO t (v) VALUES (1)"]);
+    assert_eq!(run.client_got, hex(ALONE_OK));
+    assert_eq!(run.snapshot.batches, 0);
+    assert_eq!(run.snapshot.batch_failures, 0);
+}
