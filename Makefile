@@ -3,8 +3,10 @@
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:3307
 BACKEND ?= 127.0.0.1:3306
+# cargo-deb release that `make deb` installs when cargo deb is missing.
+CARGO_DEB_VERSION ?= 3.8.0
 
-.PHONY: run build release test drivers lint fmt bench-relay bench-batch clean
+.PHONY: run build release test drivers lint fmt bench-relay bench-batch deb test-package clean
 
 ## Run Sluice on 127.0.0.1:3307 in front of the MariaDB at 127.0.0.1:3306.
 run: release
@@ -42,6 +44,19 @@ bench-relay: release
 bench-batch: release
 	$(CARGO) build --release -p sluice-loadgen
 	bash benches/batch.sh
+
+## Debian package target/debian/sluice_<version>_<arch>.deb: the stripped
+## release binary, /etc/sluice/sluice.ini (a conffile), the systemd unit,
+## the man page and docs (see [package.metadata.deb] in crates/sluice).
+## Installs cargo-deb when missing.
+deb:
+	@$(CARGO) deb --version >/dev/null 2>&1 || \
+		$(CARGO) install cargo-deb --locked --version $(CARGO_DEB_VERSION)
+	$(CARGO) deb -p sluice --locked --strip
+
+## Builds the package and checks its contents, scripts and binary.
+test-package:
+	bash tests/package/check-deb.sh
 
 clean:
 	$(CARGO) clean
