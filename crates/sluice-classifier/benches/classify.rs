@@ -24,6 +24,15 @@ fn bench(c: &mut Criterion) {
             black_box(hot.classify(black_box(ROWS[i].as_bytes())))
         })
     });
+    // What sysbench's oltp_insert sends: two long string literals.
+    let sysbench = b"INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, 5021, \
+        '68487932199-96439406143-93774651418-41631865787-96406072701-20604855487-\
+        25459966574-28203206787-41238978918-19503783441', \
+        '22195207048-70116052123-74140395089-76317954521-98694440064')";
+    assert!(hot.classify(sysbench).batchable().is_ok());
+    c.bench_function("insert_sysbench_row", |b| {
+        b.iter(|| black_box(hot.classify(black_box(sysbench))))
+    });
     let cold = Classifier::new(0);
     c.bench_function("insert_8_cols_cold", |b| {
         b.iter(|| black_box(cold.classify(black_box(ROWS[0].as_bytes()))))

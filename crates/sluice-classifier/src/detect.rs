@@ -15,6 +15,17 @@ const LOCK_FUNCS: &[&str] = &["GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS"];
 const SEQUENCE_FUNCS: &[&str] = &["NEXTVAL", "SETVAL"];
 
 /// Decide the kind of the statement whose code tokens start at `start`.
+/// Whether the whole text is `SHOW SLUICE STATUS`, with an optional `;`.
+fn is_sluice_status(code: &Code<'_>) -> bool {
+    let words = match code.toks.last() {
+        Some(last) if last.tok == Tok::Semi => &code.toks[..code.toks.len() - 1],
+        _ => &code.toks[..],
+    };
+    let sql = code.sql;
+    matches!(words, [show, sluice, status]
+        if show.is_kw(sql, "SHOW") && sluice.is_kw(sql, "SLUICE") && status.is_kw(sql, "STATUS"))
+}
+
 pub(crate) fn detect(code: &Code<'_>, start: usize) -> Kind {
     let Some(first) = code.toks.get(start) else {
         return Kind::Other(OtherKind::Empty);
@@ -34,6 +45,8 @@ pub(crate) fn detect(code: &Code<'_>, start: usize) -> Kind {
             Some(i) => detect(code, i),
             None => select_kind(code, start),
         }
+    } else if start == 0 && is_sluice_status(code) {
+        Kind::Read(ReadKind::SluiceStatus)
     } else if ["SHOW", "DESCRIBE", "DESC", "EXPLAIN", "HELP", "CHECKSUM"]
         .iter()
         .any(|k| kw(k))

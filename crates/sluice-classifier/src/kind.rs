@@ -29,6 +29,10 @@ pub enum ReadKind {
     SelectSequence,
     /// `SHOW`, `DESCRIBE`, `EXPLAIN`, `HELP`, `CHECKSUM`.
     Show,
+    /// `SHOW SLUICE STATUS` alone (any case, spacing and comments, an
+    /// optional trailing `;`): Sluice's own statement, which Sluice
+    /// answers and the server never sees.
+    SluiceStatus,
 }
 
 /// Kinds of writes.

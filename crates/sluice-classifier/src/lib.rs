@@ -173,15 +173,11 @@ pub fn effects(sql: &[u8], opts: Options) -> Effects {
 
 /// Whether `sql` is Sluice's own `SHOW SLUICE STATUS` (any case, spacing
 /// and comments, an optional trailing `;`), which Sluice answers itself.
+/// A session that classifies its statements reads the same answer from
+/// the kind, [`ReadKind::SluiceStatus`].
 pub fn is_show_sluice_status(sql: &[u8]) -> bool {
     let lexed = lex(sql, LexConfig::DEFAULT);
-    let code = Code::new(sql, &lexed.tokens);
-    let words = match code.toks.last() {
-        Some(last) if last.tok == Tok::Semi => &code.toks[..code.toks.len() - 1],
-        _ => &code.toks[..],
-    };
-    matches!(words, [show, sluice, status]
-        if show.is_kw(sql, "SHOW") && sluice.is_kw(sql, "SLUICE") && status.is_kw(sql, "STATUS"))
+    detect::detect(&Code::new(sql, &lexed.tokens), 0) == Kind::Read(ReadKind::SluiceStatus)
 }
 
 /// How the lexer reads quotes under `opts`.
@@ -361,12 +357,14 @@ impl Classifier {
                 verdict?
             }
         };
+        let ignore_at = code.toks.get(1).map_or(row.start, |t| t.start);
         Ok(BatchableInsert {
             frame,
             row,
             len: sql.len(),
             placeholders: tuple.placeholders,
             forms: tuple.forms,
+            ignore_at,
         })
     }
 }

@@ -180,6 +180,9 @@ pub struct BatchableInsert {
     pub(crate) placeholders: Vec<Range<usize>>,
     /// The form of each value of the row, read as the row was checked.
     pub(crate) forms: Vec<ValueForm>,
+    /// Where `IGNORE ` goes to make the statement an `INSERT IGNORE`: the
+    /// start of the first code token after `INSERT`.
+    pub(crate) ignore_at: usize,
 }
 
 impl PartialEq for BatchableInsert {
@@ -243,6 +246,14 @@ impl BatchableInsert {
     /// Byte range of the text after the row tuple.
     pub fn suffix(&self) -> Range<usize> {
         self.row.end..self.len
+    }
+
+    /// The text before the row split where `IGNORE ` makes the statement
+    /// an `INSERT IGNORE` (right before the token that follows `INSERT`:
+    /// `INSERT INTO t` becomes `INSERT IGNORE INTO t`). Both ranges
+    /// together are [`Self::prefix`].
+    pub fn prefix_around_ignore(&self) -> (Range<usize>, Range<usize>) {
+        (0..self.ignore_at, self.ignore_at..self.row.start)
     }
 
     /// For prepared statements: the `?` placeholders of the tuple, as byte

@@ -274,4 +274,14 @@ fn show_sluice_status_is_recognised_in_code_only() {
     assert!(!is_show_sluice_status(b"SHOW SLUICE STATUS LIKE 'x'"));
     assert!(!is_show_sluice_status(b"SELECT 'SHOW SLUICE STATUS'"));
     assert!(!is_show_sluice_status(b"SHOW SLUICE STATUS; SELECT 1"));
+    // The session reads the same answer from the one classification.
+    use sluice_classifier::{classify, Kind, ReadKind};
+    assert_eq!(
+        classify(b"show sluice status;").kind,
+        Kind::Read(ReadKind::SluiceStatus)
+    );
+    assert_eq!(
+        classify(b"SHOW SLUICE STATUS LIKE 'x'").kind,
+        Kind::Read(ReadKind::Show)
+    );
 }

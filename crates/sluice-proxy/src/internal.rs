@@ -75,6 +75,9 @@ pub(crate) async fn read_result(
             Event::Row => {
                 rows.push(decode_text_row(payload).map_err(SessionError::protocol(Peer::Backend))?)
             }
+            // A compound statement's result set is followed by the OK
+            // that ends the statement: the rows are the answer.
+            Event::Ok if matches!(outcome, Some(QueryResult::Rows { .. })) => {}
             Event::Ok => {
                 let ok = OkInfo::parse(payload, caps.session_track())
                     .map_err(SessionError::protocol(Peer::Backend))?;

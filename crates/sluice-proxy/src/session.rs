@@ -155,7 +155,7 @@ impl Session {
             caps: self.caps,
             state: &mut self.state,
         };
-        match route(statement.command.as_ref(), true) {
+        match route(&statement) {
             Route::Admin => {
                 crate::admin::answer_status(&mut io, &batching.ctx).await?;
                 Ok(Handled::Continue)

@@ -5,7 +5,7 @@
 //! [`route`] says which handler a statement goes to.
 
 use bytes::Bytes;
-use sluice_classifier::Classification;
+use sluice_classifier::{Classification, Kind, ReadKind};
 use sluice_protocol::command::{code, Command};
 use sluice_protocol::packet::HEADER_LEN;
 
@@ -57,14 +57,16 @@ pub(crate) enum Route {
     Relay,
 }
 
-/// Where `command` goes. `batching` says whether the session batches at
-/// all (the admin statement needs batching's counters too).
-pub(crate) fn route(command: Option<&Command<'_>>, batching: bool) -> Route {
-    if !batching {
+/// Where a statement goes, from its command and its classification
+/// (which exists only when the session batches).
+pub(crate) fn route(statement: &Statement<'_>) -> Route {
+    let Some(classification) = &statement.classification else {
         return Route::Relay;
-    }
-    match command {
-        Some(Command::Query(sql)) if sluice_classifier::is_show_sluice_status(sql) => Route::Admin,
+    };
+    match statement.command {
+        Some(Command::Query(_)) if classification.kind == Kind::Read(ReadKind::SluiceStatus) => {
+            Route::Admin
+        }
         Some(Command::Query(_) | Command::StmtExecute { .. }) => Route::Batch,
         _ => Route::Relay,
     }
@@ -73,6 +75,7 @@ pub(crate) fn route(command: Option<&Command<'_>>, batching: bool) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_classifier::Classifier;
 
     fn packet(payload: &[u8]) -> Bytes {
         let mut bytes = Vec::new();
@@ -80,10 +83,27 @@ mod tests {
         Bytes::from(bytes)
     }
 
+    /// What the session loop does: parse, then classify a query's text
+    /// (a prepared statement's text would come from the session state).
+    fn routed(bytes: &Bytes, batching: bool) -> Route {
+        let mut statement = Statement::parse(bytes);
+        if batching {
+            if let Some(Command::Query(sql)) = statement.command {
+                statement.classification = Some(Classifier::default().classify(sql));
+            }
+            if let Some(Command::StmtExecute { .. }) = statement.command {
+                statement.classification =
+                    Some(Classifier::default().classify(b"INSERT INTO t VALUES (?)"));
+            }
+        }
+        route(&statement)
+    }
+
     #[test]
     fn each_command_goes_to_one_handler() {
-        let cases: [(&[u8], Route); 6] = [
+        let cases: [(&[u8], Route); 7] = [
             (b"\x03SHOW SLUICE STATUS", Route::Admin),
+            (b"\x03 show /* ours */ sluice status ;", Route::Admin),
             (b"\x03SELECT 'SHOW SLUICE STATUS'", Route::Batch),
             (b"\x03INSERT INTO t VALUES (1)", Route::Batch),
             (b"\x17\x01\x00\x00\x00\x00\x01\x00\x00\x00", Route::Batch),
@@ -92,10 +112,9 @@ mod tests {
         ];
         for (payload, want) in cases {
             let bytes = packet(payload);
-            let statement = Statement::parse(&bytes);
-            assert_eq!(statement.command_byte(), payload[0]);
-            assert_eq!(route(statement.command.as_ref(), true), want, "{payload:?}");
-            assert_eq!(route(statement.command.as_ref(), false), Route::Relay);
+            assert_eq!(Statement::parse(&bytes).command_byte(), payload[0]);
+            assert_eq!(routed(&bytes, true), want, "{payload:?}");
+            assert_eq!(routed(&bytes, false), Route::Relay);
         }
     }
 
@@ -109,8 +128,7 @@ mod tests {
         let ping = packet(b"\x0e");
         assert_eq!(Statement::parse(&ping).sql_text(), b"");
         let unreadable = packet(b"\x17\x01");
-        let statement = Statement::parse(&unreadable);
-        assert!(statement.command.is_none());
-        assert_eq!(route(statement.command.as_ref(), true), Route::Relay);
+        assert!(Statement::parse(&unreadable).command.is_none());
+        assert_eq!(routed(&unreadable, true), Route::Relay);
     }
 }

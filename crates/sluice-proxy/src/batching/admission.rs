@@ -9,6 +9,7 @@ use bytes::Bytes;
 use sluice_classifier::{auto_increment_source, Classification, IdSource, Kind, ValueForm};
 use sluice_protocol::command::Command;
 use sluice_protocol::stmt::ExecuteParams;
+use sluice_protocol::CapabilityFlags;
 
 use super::decline::Decline;
 use super::facts::TableFacts;
@@ -76,9 +77,16 @@ pub(super) struct Candidate {
     pub(super) row: Bytes,
     pub(super) generates_id: bool,
     pub(super) max_wait: Option<Duration>,
-    /// The text around the row, for the leader: ranges of `text`.
+    /// The batch may commit without the rows the server skips: the
+    /// server names each condition's row (MariaDB 10.7), the session's
+    /// `sql_mode` reads the report's compound statement, and the session
+    /// takes the result set it returns.
+    pub(super) reports_skipped_rows: bool,
+    /// The text around the row, for the leader: ranges of `text`, the
+    /// text before the row split where `IGNORE ` would go.
     text: Text,
-    prefix: std::ops::Range<usize>,
+    head: std::ops::Range<usize>,
+    tail: std::ops::Range<usize>,
     suffix: std::ops::Range<usize>,
     pub(super) facts: Arc<TableFacts>,
 }
@@ -92,14 +100,21 @@ enum Text {
 }
 
 impl Candidate {
-    /// The text before and after the row, in the statement the candidate
-    /// came from.
-    pub(super) fn around_row<'a>(&'a self, statement: &'a Statement<'_>) -> (&'a [u8], &'a [u8]) {
+    /// The text before the row (up to where `IGNORE ` would go, and from
+    /// there) and after it, in the statement the candidate came from.
+    pub(super) fn around_row<'a>(
+        &'a self,
+        statement: &'a Statement<'_>,
+    ) -> (&'a [u8], &'a [u8], &'a [u8]) {
         let text = match &self.text {
             Text::Query => statement.sql_text(),
             Text::Prepared(sql) => sql,
         };
-        (&text[self.prefix.clone()], &text[self.suffix.clone()])
+        (
+            &text[self.head.clone()],
+            &text[self.tail.clone()],
+            &text[self.suffix.clone()],
+        )
     }
 }
 
@@ -267,8 +282,17 @@ impl SessionBatching {
             row,
             generates_id,
             max_wait: hint.map(|ms| Duration::from_millis(u64::from(ms))),
+            // The report is a result set from inside a compound statement,
+            // which the server sends only to a client that takes several.
+            reports_skipped_rows: self.isolates_skipped_rows
+                && !fingerprint.oracle_syntax
+                && io
+                    .caps
+                    .flags
+                    .contains(CapabilityFlags::CLIENT_MULTI_RESULTS),
             text: Text::of(source),
-            prefix: insert.prefix(),
+            head: insert.prefix_around_ignore().0,
+            tail: insert.prefix_around_ignore().1,
             suffix: insert.suffix(),
             facts,
         }))
@@ -292,6 +316,7 @@ impl Candidate {
         statement: &Statement<'_>,
         facts: TableFacts,
         key: BatchKey,
+        reports_skipped_rows: bool,
     ) -> Candidate {
         let classification = statement.classification.as_ref().expect("classified");
         let insert = classification.batchable().expect("a batchable INSERT");
@@ -303,8 +328,10 @@ impl Candidate {
                 .slice_ref(insert.row_bytes(sql).expect("row")),
             generates_id: facts.auto_increment.is_some(),
             max_wait: None,
+            reports_skipped_rows,
             text: Text::of(&Source::Text(sql)),
-            prefix: insert.prefix(),
+            head: insert.prefix_around_ignore().0,
+            tail: insert.prefix_around_ignore().1,
             suffix: insert.suffix(),
             facts: Arc::new(facts),
         }

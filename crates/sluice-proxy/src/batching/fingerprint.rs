@@ -185,6 +185,9 @@ pub(crate) struct Fingerprint {
     pub(crate) no_auto_value_on_zero: bool,
     /// `sql_mode` contains `NO_BACKSLASH_ESCAPES`.
     pub(crate) no_backslash_escapes: bool,
+    /// `sql_mode` contains `ORACLE`, whose compound statements read
+    /// differently (`BEGIN NOT ATOMIC` is not one of them).
+    pub(crate) oracle_syntax: bool,
     /// `DATABASE()`.
     pub(crate) database: Option<Arc<[u8]>>,
     /// `CURRENT_USER()`: the account whose privileges apply.
@@ -238,6 +241,7 @@ impl Fingerprint {
                 && !tracks_last_gtid(text(Setting::SessionTrackVariables)),
             no_auto_value_on_zero: modes.contains(&"NO_AUTO_VALUE_ON_ZERO"),
             no_backslash_escapes: modes.contains(&"NO_BACKSLASH_ESCAPES"),
+            oracle_syntax: modes.contains(&"ORACLE"),
             database: settings.value(Setting::Database).map(Arc::from),
             current_user: Arc::from(text(Setting::CurrentUser)),
             charset: String::from_utf8_lossy(text(Setting::CharsetClient)).into_owned(),

@@ -61,11 +61,16 @@ pub(crate) struct SessionBatching {
     pub(super) owed: Owed,
     /// The server is too old for `INSERT … RETURNING`.
     pub(super) unsupported: bool,
+    /// The server reports the row of each condition (`GET DIAGNOSTICS …
+    /// ROW_NUMBER`, MariaDB 10.7): a batch can commit without its skipped
+    /// rows.
+    pub(super) isolates_skipped_rows: bool,
 }
 
 impl SessionBatching {
     pub(crate) fn new(ctx: Arc<BatchContext>, server_version: Option<(u16, u16, u16)>) -> Self {
         let unsupported = server_version.is_none_or(|v| v < (10, 5, 0));
+        let isolates_skipped_rows = server_version.is_some_and(|v| v >= (10, 7, 0));
         SessionBatching {
             ctx,
             fingerprint: None,
@@ -74,6 +79,7 @@ impl SessionBatching {
             next_transaction_set: false,
             owed: Owed::default(),
             unsupported,
+            isolates_skipped_rows,
         }
     }
 

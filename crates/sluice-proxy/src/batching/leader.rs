@@ -3,13 +3,19 @@
 //! transaction, and tell every member its result.
 //!
 //! The transaction is what keeps results exact: the multi-row statement
-//! is committed only if it succeeded for every row without a warning.
-//! Otherwise it is rolled back and every member runs its own statement
-//! alone, on its own connection, and gets the server's own answer (error,
-//! warnings and all). The server makes that decision itself, in a
-//! statement sent in the same write as the INSERT, and says which way it
-//! went. A row is never applied twice; a connection lost after the batch
-//! was sent and before the server's answer leaves the outcome unknown.
+//! is committed as it stands only if it succeeded for every row without a
+//! warning, which the server decides itself in a statement sent in the
+//! same write as the INSERT. On MariaDB 10.7 and later the batch runs as
+//! `INSERT IGNORE`, so a row that meets a duplicate key (or a missing
+//! parent, a failed CHECK, no partition) is skipped instead of failing
+//! the batch; the server then reports each condition with its row and
+//! keeps the transaction open, and if every condition is a skipped row the
+//! batch is committed and only the skipped rows' members run their own
+//! statement alone (`skips.rs`). Anything else rolls the batch back and
+//! every member runs alone, on its own connection, and gets the server's
+//! own answer (error, warnings and all). A row is never applied twice; a
+//! connection lost after the batch was sent and before the server's
+//! answer leaves the outcome unknown.
 
 use sluice_batch::BatchManager;
 
@@ -82,10 +88,12 @@ pub(super) async fn lead(
         return result;
     }
     let rows = others.len() + 1;
-    let sql = build_statement(&candidate, statement, &others);
+    let isolating = candidate.reports_skipped_rows;
+    let sql = build_statement(&candidate, statement, &others, isolating);
+    let settle = if isolating { SETTLE_OR_REPORT } else { SETTLE };
     let started = std::time::Instant::now();
     let returning = candidate.facts.auto_increment.is_some();
-    let run = run_batch(io, &sql, returning, rows, &mut in_flight).await;
+    let run = run_batch(io, &sql, settle, returning, rows, &mut in_flight).await;
     drop(in_flight);
     tracing::debug!(
         rows,
@@ -101,11 +109,27 @@ pub(super) async fn lead(
         let _ = member.reply.send(Assignment::Done(result));
     }
     match (ending, error) {
-        (Ending::Committed(ids), _) => {
-            ctx.stats.on_batch(rows, &candidate.facts.label);
-            let own = ids[0];
-            let generated = candidate.generates_id.then_some(own);
-            batching.answer_inserted(io, own, generated).await
+        (Ending::Committed { ids, previous_id }, _) => {
+            let went_in = ids.iter().flatten().count();
+            if went_in > 0 {
+                ctx.stats.on_batch(went_in, &candidate.facts.label);
+            }
+            match ids.first().copied().flatten() {
+                Some(own) => {
+                    let generated = candidate.generates_id.then_some(own);
+                    batching.answer_inserted(io, own, generated).await
+                }
+                None => {
+                    // The leader's own row was skipped. The batch moved this
+                    // connection's LAST_INSERT_ID(); should the statement
+                    // fail alone too, the value from before must stand.
+                    if batching.owed.last_insert_id.is_none() {
+                        batching.owed.last_insert_id = previous_id;
+                    }
+                    ctx.stats.on_isolated();
+                    batching.run_alone(io, statement).await
+                }
+            }
         }
         (Ending::NotApplied, _) => {
             ctx.stats.on_failure();
@@ -132,12 +156,24 @@ pub(super) async fn lead(
 
 /// `prefix row1,row2,… [RETURNING col] suffix`: the leader's own text
 /// around the rows, which every member shares by the batch key.
-fn build_statement(candidate: &Candidate, statement: &Statement<'_>, others: &[Member]) -> Vec<u8> {
-    let (prefix, suffix) = candidate.around_row(statement);
+/// With `ignore`, the statement is an `INSERT IGNORE`, and its
+/// `RETURNING` also gives `LAST_INSERT_ID()` as it was before the
+/// statement (the function reads the previous statement's value).
+fn build_statement(
+    candidate: &Candidate,
+    statement: &Statement<'_>,
+    others: &[Member],
+    ignore: bool,
+) -> Vec<u8> {
+    let (head, tail, suffix) = candidate.around_row(statement);
     let rows_len: usize =
         others.iter().map(|m| m.row.len() + 1).sum::<usize>() + candidate.row.len();
-    let mut sql = Vec::with_capacity(prefix.len() + rows_len + suffix.len() + 40);
-    sql.extend_from_slice(prefix);
+    let mut sql = Vec::with_capacity(head.len() + tail.len() + rows_len + suffix.len() + 64);
+    sql.extend_from_slice(head);
+    if ignore {
+        sql.extend_from_slice(b"IGNORE ");
+    }
+    sql.extend_from_slice(tail);
     sql.extend_from_slice(&candidate.row);
     for member in others {
         sql.push(b',');
@@ -146,6 +182,9 @@ fn build_statement(candidate: &Candidate, statement: &Statement<'_>, others: &[M
     if let Some(column) = &candidate.facts.auto_increment {
         sql.extend_from_slice(b" RETURNING ");
         sql.extend_from_slice(quote_ident(column).as_bytes());
+        if ignore {
+            sql.extend_from_slice(b", LAST_INSERT_ID()");
+        }
         sql.push(b' ');
     }
     sql.extend_from_slice(suffix);
@@ -168,20 +207,38 @@ const SETTLE: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEA
     ELSE ROLLBACK AND NO CHAIN NO RELEASE; \
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sluice: batch rolled back'; END IF";
 
+/// [`SETTLE`] for an `INSERT IGNORE` batch (MariaDB 10.7 and later): with
+/// no condition it commits; otherwise it leaves the transaction open and
+/// reports `@@warning_count`, the number of conditions kept, and each
+/// condition as `errno:row` (`skips.rs` reads it). A compound statement
+/// uses no table, so it reads the INSERT's diagnostics without clearing
+/// them.
+const SETTLE_OR_REPORT: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; \
+    ELSE BEGIN NOT ATOMIC \
+    DECLARE n, i, e, r INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
+    GET DIAGNOSTICS n = NUMBER; SET i = 1; \
+    WHILE i <= n DO GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER; \
+    SET s = CONCAT(s, e, ':', r, ' '); SET i = i + 1; END WHILE; \
+    SELECT @@warning_count, n, s; END; END IF";
+
+/// Commits a batch whose skipped rows were reported.
+const COMMIT: &[u8] = b"COMMIT AND NO CHAIN NO RELEASE";
+
 /// Ends the transaction when [`SETTLE`] itself failed.
 const ROLLBACK: &[u8] = b"ROLLBACK AND NO CHAIN NO RELEASE";
 
 async fn run_batch(
     io: &mut SessionIo<'_>,
     sql: &[u8],
+    settle: &[u8],
     returning: bool,
     rows: usize,
     in_flight: &mut InFlight<'_>,
 ) -> BatchRun {
-    let mut out = Vec::with_capacity(sql.len() + OPEN.len() + SETTLE.len() + 16);
+    let mut out = Vec::with_capacity(sql.len() + OPEN.len() + settle.len() + 16);
     encode_query(&mut out, OPEN);
     encode_query(&mut out, sql);
-    encode_query(&mut out, SETTLE);
+    encode_query(&mut out, settle);
     if let Err(e) = io.backend.write_all(&out).await {
         // The settling statement is the last bytes written: the server
         // cannot have run it, and rolls back as the connection closes.
@@ -212,7 +269,20 @@ async fn run_batch(
         settled: settled.as_ref(),
     };
     match verdict(answers, returning, rows) {
-        Verdict::Committed(ids) => BatchRun::Ended(Ending::Committed(ids)),
+        Verdict::Committed(ids) => BatchRun::Ended(Ending::Committed {
+            ids: ids.into_iter().map(Some).collect(),
+            previous_id: None,
+        }),
+        Verdict::CommitSkipping { ids, previous_id } => match finish(io, COMMIT).await {
+            Ok(QueryResult::Ok { .. }) => {
+                let skipped = ids.iter().filter(|id| id.is_none()).count();
+                tracing::debug!(rows, skipped, "batch committed without its skipped rows");
+                BatchRun::Ended(Ending::Committed { ids, previous_id })
+            }
+            // A commit refused (a Galera certification conflict, say).
+            Ok(_) => roll_back(io, "commit failed").await,
+            Err(e) => BatchRun::Unknown(e),
+        },
         Verdict::NotApplied(why) => {
             tracing::debug!(rows, why, "batch not applied; members run alone");
             BatchRun::Ended(Ending::NotApplied)

@@ -11,7 +11,8 @@
 //! `admission` (may this statement join, and as what), `handler` (queue,
 //! wait, answer), `leader` (run a batch), `verdict` (what the server's
 //! answers mean, pure), `upkeep` (what a relayed statement changed),
-//! `owed` (effects a batched member still has to see), `fingerprint` and
+//! `skips` (rows the server skipped, pure), `owed` (effects a batched
+//! member still has to see), `fingerprint` and
 //! `facts` (what is read from the server), `key`, `member`, `prepared`,
 //! `decline`, `stats`.
 
@@ -26,6 +27,7 @@ mod leader;
 mod member;
 mod owed;
 mod prepared;
+mod skips;
 mod stats;
 mod upkeep;
 mod verdict;

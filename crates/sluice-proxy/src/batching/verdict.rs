@@ -3,6 +3,7 @@
 //! answers has a unit test. `leader.rs` does the I/O around them.
 
 use super::member::MemberResult;
+use super::skips::{ids_with_skips, skipped_rows};
 use crate::internal::QueryResult;
 
 /// What the settling `IF`'s rollback branch raises: ER_SIGNAL_EXCEPTION
@@ -25,6 +26,14 @@ pub(super) struct Answers<'a> {
 pub(super) enum Verdict {
     /// Committed: one insert id per row, the leader's first.
     Committed(Vec<u64>),
+    /// The INSERT skipped some rows (duplicate key, …) and put in the
+    /// others; the transaction is open: commit it, then the skipped rows'
+    /// members run alone. One id per row, `None` for a skipped row, and
+    /// `LAST_INSERT_ID()` as it was before the batch when any row went in.
+    CommitSkipping {
+        ids: Vec<Option<u64>>,
+        previous_id: Option<u64>,
+    },
     /// Rolled back, or never applied: everyone runs alone.
     NotApplied(&'static str),
     /// The settling statement failed some other way (a Galera
@@ -63,10 +72,19 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
             Some(ids) => Verdict::Committed(ids),
             None => Verdict::Unknown("committed, but not one id per row"),
         },
+        // The INSERT left conditions, and the server reports them with
+        // the transaction still open.
+        QueryResult::Rows { .. } => match skipped_rows(settled, rows) {
+            Ok(skipped) => match ids_with_skips(insert, returning, &skipped) {
+                Some((ids, previous_id)) => Verdict::CommitSkipping { ids, previous_id },
+                None => Verdict::RollBack("skipped rows and returned rows disagree"),
+            },
+            Err(why) => Verdict::RollBack(why),
+        },
         QueryResult::Err(e) if (e.code, &e.sql_state) == (ROLLED_BACK.0, ROLLED_BACK.1) => {
             Verdict::NotApplied("error or warnings")
         }
-        _ => Verdict::RollBack("commit failed"),
+        QueryResult::Err(_) => Verdict::RollBack("commit failed"),
     }
 }
 
@@ -104,7 +122,12 @@ pub(super) fn ids_of(insert: &QueryResult, returning: bool, rows: usize) -> Opti
 /// verdict (a rollback that itself failed leaves the rows not committed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Ending {
-    Committed(Vec<u64>),
+    /// One id per row, `None` for a row the server skipped (its member
+    /// runs alone); `LAST_INSERT_ID()` before the batch, when known.
+    Committed {
+        ids: Vec<Option<u64>>,
+        previous_id: Option<u64>,
+    },
     /// Nothing was written: everyone runs their own statement alone.
     NotApplied,
     /// Nothing was written, but the leader's connection is unusable.
@@ -116,11 +139,14 @@ pub(super) enum Ending {
 /// were handed over (the leader's row is the first of `Committed`).
 pub(super) fn members_told(ending: &Ending, others: usize) -> Vec<MemberResult> {
     match ending {
-        Ending::Committed(ids) => ids
+        Ending::Committed { ids, .. } => ids
             .iter()
             .skip(1)
             .take(others)
-            .map(|&insert_id| MemberResult::Inserted { insert_id })
+            .map(|id| match *id {
+                Some(insert_id) => MemberResult::Inserted { insert_id },
+                None => MemberResult::RunAlone,
+            })
             .collect(),
         Ending::NotApplied | Ending::NotCommitted => vec![MemberResult::RunAlone; others],
         Ending::Unknown => vec![MemberResult::Unknown; others],
@@ -303,12 +329,26 @@ mod tests {
 
     #[test]
     fn members_are_told_their_own_ids_or_to_run_alone() {
-        let committed = Ending::Committed(vec![10, 11, 12]);
+        let committed = Ending::Committed {
+            ids: vec![Some(10), Some(11), Some(12)],
+            previous_id: None,
+        };
         assert_eq!(
             members_told(&committed, 2),
             vec![
                 MemberResult::Inserted { insert_id: 11 },
                 MemberResult::Inserted { insert_id: 12 }
+            ]
+        );
+        let skipping = Ending::Committed {
+            ids: vec![None, Some(11), None],
+            previous_id: Some(4),
+        };
+        assert_eq!(
+            members_told(&skipping, 2),
+            vec![
+                MemberResult::Inserted { insert_id: 11 },
+                MemberResult::RunAlone
             ]
         );
         assert_eq!(
@@ -322,6 +362,66 @@ mod tests {
         assert_eq!(
             members_told(&Ending::Unknown, 3),
             vec![MemberResult::Unknown; 3]
+        );
+    }
+
+    #[test]
+    fn a_report_of_skipped_rows_commits_the_rest_and_anything_else_rolls_back() {
+        let opened = ok(0, 0);
+        let two_of_three = QueryResult::Rows {
+            rows: vec![
+                vec![Some(b"7".to_vec()), Some(b"41".to_vec())],
+                vec![Some(b"8".to_vec()), Some(b"41".to_vec())],
+            ],
+            status: StatusFlags::empty(),
+            warnings: 1,
+        };
+        let report = |list: &str| QueryResult::Rows {
+            rows: vec![vec![
+                Some(b"1".to_vec()),
+                Some(b"1".to_vec()),
+                Some(list.as_bytes().to_vec()),
+            ]],
+            status: StatusFlags::empty(),
+            warnings: 1,
+        };
+        assert_eq!(
+            decide(
+                Some(&opened),
+                Some(&two_of_three),
+                Some(&report("1062:2 ")),
+                true
+            ),
+            Verdict::CommitSkipping {
+                ids: vec![Some(7), None, Some(8)],
+                previous_id: Some(41),
+            }
+        );
+        assert_eq!(
+            decide(
+                Some(&opened),
+                Some(&two_of_three),
+                Some(&report("1265:2 ")),
+                true
+            ),
+            Verdict::RollBack("a condition other than a skipped row")
+        );
+        // The report names one skipped row, but only one row came back.
+        let one = ids(&["7"], 1);
+        assert_eq!(
+            decide(Some(&opened), Some(&one), Some(&report("1062:2 ")), true),
+            Verdict::RollBack("skipped rows and returned rows disagree")
+        );
+        // The INSERT failed outright (a deadlock, say): rolled back.
+        let deadlock = err(1213, b"40001");
+        assert_eq!(
+            decide(
+                Some(&opened),
+                Some(&deadlock),
+                Some(&report("1213:0 ")),
+                true
+            ),
+            Verdict::RollBack("a condition other than a skipped row")
         );
     }
 }

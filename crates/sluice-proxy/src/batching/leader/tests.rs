@@ -2,7 +2,8 @@
 //! from MariaDB 10.11 answering the very statements the leader sends
 //! (EOF packets, no session tracking), so every ending of a batch is
 //! driven without a server: committed, rolled back with the members run
-//! alone, the connection lost after the batch was sent, and before.
+//! alone, the connection lost after the batch was sent, and before; and
+//! (from 10.7) committed without the rows the server skipped.
 
 use bytes::Bytes;
 use sluice_batch::BatchSettings;
@@ -44,6 +45,39 @@ const ROLLED_BACK: &str =
 /// The leader's own INSERT run alone, id 8.
 const ALONE_OK: &str = "0700000100010802000000";
 
+/// `INSERT IGNORE … VALUES (1),(100),(3) RETURNING `id`, LAST_INSERT_ID()`
+/// where 100 is taken: ids 2 and 3, LAST_INSERT_ID() 41 before, 1 warning.
+const RETURNED_SKIPPING: &str = "01000001022100000203646566056361706462017401740269640269640c\
+    3f000b0000000303420000002600000303646566000000104c4153545f494e534552545f49442829000c3f0015\
+    00000008a10000000005000004fe0000030005000005013202343105000006013302343105000007fe01000300";
+/// The settling statement's report for it (`1062:2`), then its final OK.
+const REPORT_ROW_2: &str = "010000010325000002036465660000000f40407761726e696e675f636f756e74\
+    000c3f001500000008a0000000001800000303646566000000016e016e0c3f000b000000030000000000180000\
+    0403646566000000017301730c2100fdff0200fc100000000005000005fe00000b000c000006013101310731303\
+    6323a322005000007fe00000b000700000800000003000000";
+/// `COMMIT` after a report.
+const COMMITTED_AFTER_REPORT: &str = "0700000100000002000000";
+/// `… VALUES (100),(7),(8) …`: the first row skipped; ids 8 and 9,
+/// LAST_INSERT_ID() 5 before.
+const RETURNED_FIRST_SKIPPED: &str = "01000001022100000203646566056361706462017401740269640269\
+    640c3f000b0000000303420000002600000303646566000000104c4153545f494e534552545f49442829000c3f\
+    001500000008a10000000005000004fe000003000400000501380135040000060139013505000007fe01000300";
+/// Its report (`1062:1`) and final OK.
+const REPORT_ROW_1: &str = "010000010325000002036465660000000f40407761726e696e675f636f756e74\
+    000c3f001500000008a0000000001800000303646566000000016e016e0c3f000b000000030000000000180000\
+    0403646566000000017301730c2100fdff0200fc100000000005000005fe00000b000c000006013101310731303\
+    6323a312005000007fe00000b000700000800000003000000";
+/// The reconcile statement's answer.
+const RECONCILED: &str = "0700000100010022000000";
+/// A single-row INSERT of a taken key, alone.
+const ALONE_DUPLICATE: &str = "2a000001ff26042332333030304475706c696361746520656e7472792027\
+    3130302720666f72206b657920277627";
+
+/// MariaDB 10.6 settles a batch in the server (no `ROW_NUMBER` to report
+/// with); 10.11 reports skipped rows.
+const WITHOUT_ROW_NUMBERS: (u16, u16, u16) = (10, 6, 21);
+const WITH_ROW_NUMBERS: (u16, u16, u16) = (10, 11, 19);
+
 const LEADER_SQL: &[u8] = b"INSERT INTO t (v) VALUES (1)";
 
 fn hex(s: &str) -> Vec<u8> {
@@ -79,7 +113,7 @@ struct Run {
 /// Runs the leader of a batch of its own row and `others` rows against a
 /// server that answers with `server` and then hangs up (or, with `None`,
 /// is gone before the batch is written).
-async fn run(server: Option<&[u8]>, others: usize) -> Run {
+async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> Run {
     let metrics = sluice_metrics::Metrics::new().unwrap();
     let ctx = BatchContext::start(
         BatchingSettings {
@@ -89,7 +123,7 @@ async fn run(server: Option<&[u8]>, others: usize) -> Run {
         },
         metrics.clone(),
     );
-    let mut batching = SessionBatching::new(ctx.clone(), Some((10, 11, 0)));
+    let mut batching = SessionBatching::new(ctx.clone(), Some(version));
     let (client, mut client_far) = tokio::io::duplex(1 << 16);
     let (backend, mut backend_far) = tokio::io::duplex(1 << 16);
     let mut client = PacketStream::over(client, Peer::Client);
@@ -124,7 +158,7 @@ async fn run(server: Option<&[u8]>, others: usize) -> Run {
         fingerprint: b"settings".as_slice().into(),
         shape: classification.batchable().unwrap().shape_key().clone(),
     });
-    let candidate = Candidate::of_query(&statement, facts, key);
+    let candidate = Candidate::of_query(&statement, facts, key, version >= (10, 7, 0));
     let mut replies = Vec::new();
     let members = (0..others)
         .map(|i| {
@@ -184,7 +218,7 @@ fn queries(bytes: &[u8]) -> Vec<String> {
 #[tokio::test]
 async fn a_committed_batch_gives_every_member_its_own_id() {
     let server = [hex(OPENED), hex(RETURNED_2_3_4), hex(COMMITTED)].concat();
-    let run = run(Some(&server), 2).await;
+    let run = run(Some(&server), 2, WITHOUT_ROW_NUMBERS).await;
     run.result.unwrap();
     let sent = queries(&run.server_got);
     assert_eq!(sent[0], "START TRANSACTION");
@@ -220,7 +254,7 @@ async fn a_row_that_fails_rolls_the_batch_back_and_everyone_runs_alone() {
         hex(ALONE_OK),
     ]
     .concat();
-    let run = run(Some(&server), 2).await;
+    let run = run(Some(&server), 2, WITHOUT_ROW_NUMBERS).await;
     run.result.unwrap();
     let sent = queries(&run.server_got);
     assert_eq!(sent.len(), 4);
@@ -243,7 +277,7 @@ async fn a_row_that_fails_rolls_the_batch_back_and_everyone_runs_alone() {
 async fn a_connection_lost_after_the_batch_was_sent_leaves_every_row_unknown() {
     // The server answered the INSERT, then went before the commit's answer.
     let server = [hex(OPENED), hex(RETURNED_2_3_4)].concat();
-    let run = run(Some(&server), 2).await;
+    let run = run(Some(&server), 2, WITHOUT_ROW_NUMBERS).await;
     let error = run.result.unwrap_err();
     assert_eq!(error.peer(), Some(Peer::Backend));
     assert_eq!(run.members, [Some(MemberResult::Unknown); 2]);
@@ -255,7 +289,7 @@ async fn a_connection_lost_after_the_batch_was_sent_leaves_every_row_unknown() {
 
 #[tokio::test]
 async fn a_batch_that_could_not_be_sent_is_not_applied_and_members_run_alone() {
-    let run = run(None, 2).await;
+    let run = run(None, 2, WITHOUT_ROW_NUMBERS).await;
     let error = run.result.unwrap_err();
     assert_eq!(error.peer(), Some(Peer::Backend));
     assert_eq!(run.members, [Some(MemberResult::RunAlone); 2]);
@@ -269,10 +303,94 @@ async fn a_batch_that_could_not_be_sent_is_not_applied_and_members_run_alone() {
 
 #[tokio::test]
 async fn a_leader_alone_in_its_batch_runs_its_own_statement() {
-    let run = run(Some(&hex(ALONE_OK)), 0).await;
+    let run = run(Some(&hex(ALONE_OK)), 0, WITHOUT_ROW_NUMBERS).await;
     run.result.unwrap();
     assert_eq!(queries(&run.server_got), ["INSERT INTO t (v) VALUES (1)"]);
     assert_eq!(run.client_got, hex(ALONE_OK));
     assert_eq!(run.snapshot.batches, 0);
     assert_eq!(run.snapshot.batch_failures, 0);
+}
+
+#[tokio::test]
+async fn a_duplicate_costs_its_own_row_not_the_batch() {
+    let server = [
+        hex(OPENED),
+        hex(RETURNED_SKIPPING),
+        hex(REPORT_ROW_2),
+        hex(COMMITTED_AFTER_REPORT),
+    ]
+    .concat();
+    let run = run(Some(&server), 2, WITH_ROW_NUMBERS).await;
+    run.result.unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(
+        sent[1],
+        "INSERT IGNORE INTO t (v) VALUES (1),(2),(3) RETURNING `id`, LAST_INSERT_ID() "
+    );
+    assert!(sent[2].contains("GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER"));
+    assert_eq!(sent[3], "COMMIT AND NO CHAIN NO RELEASE");
+    assert_eq!(
+        sent.len(),
+        4,
+        "no rollback, nobody re-run on this connection"
+    );
+    // The skipped row's member runs alone; the other has its id.
+    assert_eq!(
+        run.members,
+        [
+            Some(MemberResult::RunAlone),
+            Some(MemberResult::Inserted { insert_id: 3 })
+        ]
+    );
+    let ok = OkInfo::parse(&run.client_got[4..], false).unwrap();
+    assert_eq!((ok.affected_rows, ok.last_insert_id), (1, 2));
+    assert_eq!(run.snapshot.batches, 1);
+    assert_eq!(run.snapshot.rows_batched, 2);
+    assert_eq!(run.snapshot.batch_failures, 0);
+}
+
+#[tokio::test]
+async fn a_skipped_leader_runs_alone_and_keeps_its_last_insert_id() {
+    let server = [
+        hex(OPENED),
+        hex(RETURNED_FIRST_SKIPPED),
+        hex(REPORT_ROW_1),
+        hex(COMMITTED_AFTER_REPORT),
+        hex(RECONCILED),
+        hex(ALONE_DUPLICATE),
+    ]
+    .concat();
+    let run = run(Some(&server), 2, WITH_ROW_NUMBERS).await;
+    run.result.unwrap();
+    assert_eq!(
+        run.members,
+        [
+            Some(MemberResult::Inserted { insert_id: 8 }),
+            Some(MemberResult::Inserted { insert_id: 9 })
+        ]
+    );
+    let sent = queries(&run.server_got);
+    assert_eq!(sent.len(), 6);
+    // The batch moved LAST_INSERT_ID() to 8; the leader's statement fails
+    // alone, so the value from before the batch is put back first.
+    assert!(
+        sent[4].starts_with("SELECT LAST_INSERT_ID(5) INTO"),
+        "{}",
+        sent[4]
+    );
+    assert_eq!(sent[5], "INSERT INTO t (v) VALUES (1)");
+    // The leader's client gets the server's own error, byte for byte.
+    assert_eq!(run.client_got, hex(ALONE_DUPLICATE));
+    assert_eq!(run.snapshot.rows_batched, 2);
+    assert_eq!(run.snapshot.isolated_rows, 1);
+}
+
+#[tokio::test]
+async fn a_server_without_row_numbers_never_gets_an_ignore_batch() {
+    let server = [hex(OPENED), hex(RETURNED_2_3_4), hex(COMMITTED)].concat();
+    let run = run(Some(&server), 2, WITHOUT_ROW_NUMBERS).await;
+    run.result.unwrap();
+    let sent = queries(&run.server_got);
+    assert!(!sent[1].contains("IGNORE"), "{}", sent[1]);
+    assert!(!sent[2].contains("DIAGNOSTICS"), "{}", sent[2]);
 }
