@@ -81,9 +81,6 @@ pub(crate) fn verdict(text: &str, expect: &Expect) -> Result<(), NotBatchable> {
     if ins.replace_into {
         return Err(NotBatchable::Replace);
     }
-    if ins.ignore {
-        return Err(NotBatchable::Ignore);
-    }
     if ins.priority.is_some() {
         return Err(NotBatchable::PriorityModifier);
     }

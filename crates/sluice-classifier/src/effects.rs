@@ -38,8 +38,13 @@ pub struct Effects {
     pub several_statements: bool,
 }
 
-/// Words after which `name (` is a table and its column list.
+/// Words after which `name (` is a table and its column list
+/// (`INSERT t (a)`, `INSERT IGNORE t (a)`, `REPLACE t (a)`: `INTO` is
+/// optional).
 const TABLE_BEFORE: &[&str] = &[
+    "INSERT",
+    "IGNORE",
+    "REPLACE",
     "INTO",
     "TABLE",
     "REFERENCES",

@@ -3,8 +3,8 @@
 //!
 //! The recogniser reads `INSERT [modifiers] [INTO] [schema.]table
 //! [PARTITION (…)] [(cols)] VALUES|VALUE (row) [;]`. Clauses that make a
-//! statement unbatchable and that are visible without a parser (IGNORE,
-//! SET form, several rows, ON DUPLICATE KEY UPDATE, …) are reported here;
+//! statement unbatchable and that are visible without a parser (SET
+//! form, several rows, ON DUPLICATE KEY UPDATE, …) are reported here;
 //! the final word on a new shape is sqlparser's ([`crate::cold`]).
 
 use crate::code::Code;
@@ -26,6 +26,8 @@ pub(crate) struct Located {
     table_at: usize,
     /// Index of each column name's token.
     pub(crate) column_at: Vec<usize>,
+    /// `INSERT IGNORE`.
+    pub(crate) ignore: bool,
 }
 
 impl Located {
@@ -61,8 +63,9 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
     if kw(i, "LOW_PRIORITY") || kw(i, "DELAYED") || kw(i, "HIGH_PRIORITY") {
         return Err(NotBatchable::PriorityModifier);
     }
-    if kw(i, "IGNORE") {
-        return Err(NotBatchable::Ignore);
+    let ignore = kw(i, "IGNORE");
+    if ignore {
+        i += 1;
     }
     if kw(i, "INTO") {
         i += 1;
@@ -139,6 +142,7 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
         rows,
         table_at,
         column_at,
+        ignore,
     })
 }
 

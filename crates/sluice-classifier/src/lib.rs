@@ -24,9 +24,9 @@
 //! assert_eq!(shape.columns(), ["id", "note"]);
 //! assert_eq!(&sql[shape.row()], b"(7, 'hi')");
 //!
-//! let c = classify(b"INSERT IGNORE INTO t VALUES (1)");
-//! assert_eq!(c.batchable().unwrap_err(), NotBatchable::Ignore);
-//! assert_eq!(NotBatchable::Ignore.as_str(), "ignore");
+//! let c = classify(b"INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 2");
+//! assert_eq!(c.batchable().unwrap_err(), NotBatchable::OnDuplicateKeyUpdate);
+//! assert_eq!(NotBatchable::OnDuplicateKeyUpdate.as_str(), "on_duplicate_key_update");
 //! ```
 #![deny(missing_docs)]
 
@@ -296,7 +296,11 @@ impl Classifier {
             let same_kind = detect::detect(&alt_code, 0) == *kind;
             let alt = self.shape(sql, &alt_lexed, &alt_code, opts.prepared);
             match alt {
-                Ok(a) if same_kind && a.row == shape.row && a.columns() == shape.columns() => {}
+                Ok(a)
+                    if same_kind
+                        && a.row == shape.row
+                        && a.columns() == shape.columns()
+                        && a.ignore == shape.ignore => {}
                 _ => return Err(NotBatchable::ConditionalComment),
             }
         }
@@ -365,6 +369,7 @@ impl Classifier {
             placeholders: tuple.placeholders,
             forms: tuple.forms,
             ignore_at,
+            ignore: located.ignore,
         })
     }
 }

@@ -17,8 +17,6 @@ pub enum NotBatchable {
     NotInsert,
     /// `REPLACE` (deletes rows; its affected-rows count is per statement).
     Replace,
-    /// `INSERT IGNORE`.
-    Ignore,
     /// `ON DUPLICATE KEY UPDATE`.
     OnDuplicateKeyUpdate,
     /// `VALUES (…) AS alias` row alias.
@@ -76,7 +74,6 @@ impl NotBatchable {
         match self {
             NotBatchable::NotInsert => "not_insert",
             NotBatchable::Replace => "replace",
-            NotBatchable::Ignore => "ignore",
             NotBatchable::OnDuplicateKeyUpdate => "on_duplicate_key_update",
             NotBatchable::RowAlias => "row_alias",
             NotBatchable::SelectSource => "select_source",
@@ -106,7 +103,6 @@ impl NotBatchable {
     pub const ALL: &'static [NotBatchable] = &[
         NotBatchable::NotInsert,
         NotBatchable::Replace,
-        NotBatchable::Ignore,
         NotBatchable::OnDuplicateKeyUpdate,
         NotBatchable::RowAlias,
         NotBatchable::SelectSource,
@@ -183,6 +179,8 @@ pub struct BatchableInsert {
     /// Where `IGNORE ` goes to make the statement an `INSERT IGNORE`: the
     /// start of the first code token after `INSERT`.
     pub(crate) ignore_at: usize,
+    /// The statement is an `INSERT IGNORE` already.
+    pub(crate) ignore: bool,
 }
 
 impl PartialEq for BatchableInsert {
@@ -246,6 +244,12 @@ impl BatchableInsert {
     /// Byte range of the text after the row tuple.
     pub fn suffix(&self) -> Range<usize> {
         self.row.end..self.len
+    }
+
+    /// Whether the statement is an `INSERT IGNORE`: a row the server
+    /// skips is then answered with a warning, not an error.
+    pub fn is_ignore(&self) -> bool {
+        self.ignore
     }
 
     /// The text before the row split where `IGNORE ` makes the statement

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use mysql_async::prelude::*;
 use mysql_async::Error;
-use sluice_e2e::differential::{com_counters, counter_delta, SMALL_DELAY};
+use sluice_e2e::differential::{
+    self, batching_sluice, com_counters, counter_delta, Client, Scenario, Step, SMALL_DELAY,
+};
 use sluice_e2e::{MariaDb, Sluice};
 use tokio::sync::Barrier;
 
@@ -133,5 +135,161 @@ async fn one_duplicate_in_a_batch_of_32_costs_a_handful_of_statements() {
         "{inserts} INSERT statements for 33 rows with one duplicate: {delta:?}"
     );
     assert_eq!(rollbacks, 1, "no batch was rolled back: {delta:?}");
+    sluice.assert_no_panic();
+}
+
+fn scenario(setup: &str, clients: Vec<Client>, contents: &[&str]) -> Scenario {
+    Scenario {
+        databases: vec!["app".into()],
+        setup: setup.into(),
+        clients,
+        contents: contents.iter().map(|s| s.to_string()).collect(),
+        ids: Some("SELECT id, tag FROM app.t".into()),
+        warmup: vec![
+            Client::root("app").sql("INSERT INTO t (tag, n) VALUES ('warmup', 0)"),
+            Client::root("app").sql("INSERT IGNORE INTO t (tag, n) VALUES ('warmup', 0)"),
+        ],
+    }
+}
+
+const TABLE: &str = "CREATE DATABASE app; \
+    CREATE TABLE app.parent (id INT PRIMARY KEY) ENGINE=InnoDB; \
+    INSERT INTO app.parent VALUES (1); \
+    CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+      tag VARCHAR(20) NOT NULL UNIQUE, n INT CHECK (n >= 0), parent_id INT, \
+      short VARCHAR(4), FOREIGN KEY (parent_id) REFERENCES app.parent (id)) \
+      ENGINE=InnoDB AUTO_INCREMENT=1000; \
+    INSERT INTO app.t (id, tag, n) VALUES (1, 'existing', 0)";
+
+/// 64 clients of plain and `INSERT IGNORE` rows, some of which meet a
+/// taken key (an existing row's, or their own earlier row's), a missing
+/// parent or a failed CHECK; in strict and non-strict mode,
+/// where `IGNORE` turns an over-long value into a truncation. Every
+/// client sees what it would alone: OK packets, errors, warnings,
+/// `ROW_COUNT()`, `LAST_INSERT_ID()`; the table ends the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_and_failing_rows_give_every_client_its_own_answer() {
+    let clients = (0..64)
+        .map(|i| {
+            let verb = if i % 2 == 0 {
+                "INSERT"
+            } else {
+                "INSERT IGNORE"
+            };
+            let mut client = Client::root("app");
+            if i % 4 == 3 {
+                client = client.sql("SET SESSION sql_mode = ''");
+            }
+            for k in 0..4 {
+                // Each round holds a few bad rows of each kind.
+                let (tag, n, parent, short) = match (i + k) % 16 {
+                    0 => ("'existing'".to_string(), 0, "NULL", "'ok'"),
+                    // The client's own row of an earlier round, if any.
+                    1 if k > 0 => (format!("'r{i}-0'"), 0, "1", "'ok'"),
+                    2 => (format!("'p{i}-{k}'"), 0, "9", "'ok'"),
+                    3 => (format!("'c{i}-{k}'"), -1, "NULL", "'ok'"),
+                    4 => (format!("'l{i}-{k}'"), 0, "NULL", "'too long'"),
+                    _ => (format!("'r{i}-{k}'"), 0, "1", "'ok'"),
+                };
+                client = client
+                    .sql(format!(
+                        "{verb} INTO t (tag, n, parent_id, short) \
+                         VALUES ({tag}, {n}, {parent}, {short})"
+                    ))
+                    .sql("SELECT ROW_COUNT()")
+                    .step(Step::text("SELECT LAST_INSERT_ID()").ids(&[0]))
+                    .sql("SHOW WARNINGS");
+            }
+            client
+        })
+        .collect();
+    let db = MariaDb::start().await;
+    let sluice = batching_sluice(&db).await;
+    differential::differential(
+        &db,
+        &sluice,
+        &scenario(
+            TABLE,
+            clients,
+            &["SELECT tag, n, parent_id, short FROM app.t ORDER BY tag"],
+        ),
+    )
+    .await
+    .assert_batches_committed(1);
+    sluice.assert_no_panic();
+}
+
+/// Members of one batch that insert the same new key: one row goes in,
+/// and every other member gets what a serial order gives it, 1062 for a
+/// plain INSERT, an OK with 0 rows and the duplicate's warning for
+/// `INSERT IGNORE`. The key is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_inserting_the_same_new_key_give_one_row() {
+    let db = MariaDb::start().await;
+    db.sql(
+        "CREATE DATABASE app; \
+         CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+           tag VARCHAR(40) NOT NULL UNIQUE) ENGINE=InnoDB",
+    )
+    .await;
+    let sluice = batching_sluice(&db).await;
+    for verb in ["INSERT", "INSERT IGNORE"] {
+        let mut conns = Vec::new();
+        for i in 0..16 {
+            let mut conn = sluice.root_conn().await;
+            conn.query_drop("USE app").await.unwrap();
+            conn.query_drop(format!("{verb} INTO t (tag) VALUES ('warm-{verb}-{i}')"))
+                .await
+                .unwrap();
+            conns.push(conn);
+        }
+        let barrier = Arc::new(Barrier::new(conns.len()));
+        let tasks: Vec<_> = conns
+            .into_iter()
+            .map(|mut conn| {
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let result = conn
+                        .query_drop(format!("{verb} INTO t (tag) VALUES ('same-{verb}')"))
+                        .await
+                        .map(|()| (conn.affected_rows(), conn.get_warnings()));
+                    let warnings: Vec<(String, u16, String)> =
+                        conn.query("SHOW WARNINGS").await.unwrap_or_default();
+                    (result, warnings)
+                })
+            })
+            .collect();
+        let (mut inserted, mut refused) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (Ok((1, 0)), warnings) => {
+                    assert!(warnings.is_empty(), "{warnings:?}");
+                    inserted += 1;
+                }
+                (Ok((0, 1)), warnings) if verb == "INSERT IGNORE" => {
+                    assert_eq!(warnings.len(), 1, "{warnings:?}");
+                    assert_eq!(warnings[0].1, 1062, "{warnings:?}");
+                    refused += 1;
+                }
+                (Err(Error::Server(e)), _) if verb == "INSERT" => {
+                    assert_eq!(e.code, 1062, "{e:?}");
+                    refused += 1;
+                }
+                other => panic!("{verb}: {other:?}"),
+            }
+        }
+        assert_eq!((inserted, refused), (1, 15), "{verb}");
+        let stored: u64 = db
+            .root_conn()
+            .await
+            .query_first(format!(
+                "SELECT COUNT(*) FROM app.t WHERE tag = 'same-{verb}'"
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored, 1, "{verb}");
+    }
     sluice.assert_no_panic();
 }

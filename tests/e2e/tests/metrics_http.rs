@@ -46,7 +46,7 @@ async fn metrics_health_and_ready_follow_traffic() {
         .await
         .unwrap();
     first
-        .query_drop("INSERT IGNORE INTO t (n) VALUES (1)")
+        .query_drop("REPLACE INTO t (n) VALUES (1)")
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -86,7 +86,7 @@ async fn metrics_health_and_ready_follow_traffic() {
         "{after}"
     );
     assert!(sample(&after, "sluice_write_batch_size_count") >= 1.0);
-    assert!(sample(&after, "sluice_write_unbatched_total{reason=\"ignore\"}") >= 1.0);
+    assert!(sample(&after, "sluice_write_unbatched_total{reason=\"replace\"}") >= 1.0);
     assert!(sample(&after, "sluice_commands_total{command=\"query\"}") >= 50.0);
     assert!(sample(&after, "sluice_client_connections_total") >= 17.0);
     assert!(sample(&after, "sluice_write_batch_latency_seconds_count") >= 2.0);

@@ -82,6 +82,8 @@ pub(super) struct Candidate {
     /// `sql_mode` reads the report's compound statement, and the session
     /// takes the result set it returns.
     pub(super) reports_skipped_rows: bool,
+    /// The statement says `INSERT IGNORE` itself.
+    pub(super) written_ignore: bool,
     /// The text around the row, for the leader: ranges of `text`, the
     /// text before the row split where `IGNORE ` would go.
     text: Text,
@@ -290,6 +292,7 @@ impl SessionBatching {
                     .caps
                     .flags
                     .contains(CapabilityFlags::CLIENT_MULTI_RESULTS),
+            written_ignore: insert.is_ignore(),
             text: Text::of(source),
             head: insert.prefix_around_ignore().0,
             tail: insert.prefix_around_ignore().1,
@@ -329,6 +332,7 @@ impl Candidate {
             generates_id: facts.auto_increment.is_some(),
             max_wait: None,
             reports_skipped_rows,
+            written_ignore: insert.is_ignore(),
             text: Text::of(&Source::Text(sql)),
             head: insert.prefix_around_ignore().0,
             tail: insert.prefix_around_ignore().1,

@@ -240,6 +240,16 @@ impl SessionBatching {
             .map(|_| ())
     }
 
+    /// A batch this session led moved its connection's `LAST_INSERT_ID()`
+    /// (from `previous_id`, when known) and its own statement now runs
+    /// alone: should that fail, the value from before must stand, so it
+    /// is owed, unless an earlier batched row already owes one.
+    pub(super) fn restore_last_insert_id(&mut self, previous_id: Option<u64>) {
+        if self.owed.last_insert_id.is_none() {
+            self.owed.last_insert_id = previous_id;
+        }
+    }
+
     /// Before relaying `command` (a command byte): the statement that
     /// settles owed effects, to send ahead of it in the same write, when
     /// the command could observe them. Its answer is read with

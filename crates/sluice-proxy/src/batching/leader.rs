@@ -22,7 +22,9 @@ use sluice_batch::BatchManager;
 use super::admission::Candidate;
 use super::key::BatchKey;
 use super::member::{Assignment, LeaderPicker, Member};
-use super::verdict::{ids_of, members_told, verdict, Answers, Ending, Verdict};
+use super::verdict::{
+    ids_of, members_told, previous_last_insert_id, verdict, Answers, Ending, Verdict,
+};
 use super::SessionBatching;
 use crate::error::SessionError;
 use crate::exchange::SessionIo;
@@ -120,20 +122,17 @@ pub(super) async fn lead(
                     batching.answer_inserted(io, own, generated).await
                 }
                 None => {
-                    // The leader's own row was skipped. The batch moved this
-                    // connection's LAST_INSERT_ID(); should the statement
-                    // fail alone too, the value from before must stand.
-                    if batching.owed.last_insert_id.is_none() {
-                        batching.owed.last_insert_id = previous_id;
-                    }
+                    // The leader's own row was skipped.
                     ctx.stats.on_isolated();
+                    batching.restore_last_insert_id(previous_id);
                     batching.run_alone(io, statement).await
                 }
             }
         }
-        (Ending::NotApplied, _) => {
+        (Ending::NotApplied { previous_id }, _) => {
             ctx.stats.on_failure();
             ctx.stats.on_isolated();
+            batching.restore_last_insert_id(previous_id);
             batching.run_alone(io, statement).await
         }
         (Ending::NotCommitted, error) => {
@@ -156,21 +155,22 @@ pub(super) async fn lead(
 
 /// `prefix row1,row2,… [RETURNING col] suffix`: the leader's own text
 /// around the rows, which every member shares by the batch key.
-/// With `ignore`, the statement is an `INSERT IGNORE`, and its
-/// `RETURNING` also gives `LAST_INSERT_ID()` as it was before the
-/// statement (the function reads the previous statement's value).
+/// With `reporting`, the statement is an `INSERT IGNORE` (if it does not
+/// say so already). Its `RETURNING` also gives `LAST_INSERT_ID()` as it
+/// was before the statement (the function reads the previous statement's
+/// value), to be put back should the leader's own statement run alone.
 fn build_statement(
     candidate: &Candidate,
     statement: &Statement<'_>,
     others: &[Member],
-    ignore: bool,
+    reporting: bool,
 ) -> Vec<u8> {
     let (head, tail, suffix) = candidate.around_row(statement);
     let rows_len: usize =
         others.iter().map(|m| m.row.len() + 1).sum::<usize>() + candidate.row.len();
     let mut sql = Vec::with_capacity(head.len() + tail.len() + rows_len + suffix.len() + 64);
     sql.extend_from_slice(head);
-    if ignore {
+    if reporting && !candidate.written_ignore {
         sql.extend_from_slice(b"IGNORE ");
     }
     sql.extend_from_slice(tail);
@@ -182,9 +182,7 @@ fn build_statement(
     if let Some(column) = &candidate.facts.auto_increment {
         sql.extend_from_slice(b" RETURNING ");
         sql.extend_from_slice(quote_ident(column).as_bytes());
-        if ignore {
-            sql.extend_from_slice(b", LAST_INSERT_ID()");
-        }
+        sql.extend_from_slice(b", LAST_INSERT_ID()");
         sql.push(b' ');
     }
     sql.extend_from_slice(suffix);
@@ -268,26 +266,27 @@ async fn run_batch(
         insert: insert.as_ref(),
         settled: settled.as_ref(),
     };
+    let previous_id = previous_last_insert_id(answers.insert);
     match verdict(answers, returning, rows) {
         Verdict::Committed(ids) => BatchRun::Ended(Ending::Committed {
             ids: ids.into_iter().map(Some).collect(),
             previous_id: None,
         }),
-        Verdict::CommitSkipping { ids, previous_id } => match finish(io, COMMIT).await {
+        Verdict::CommitSkipping(ids) => match finish(io, COMMIT).await {
             Ok(QueryResult::Ok { .. }) => {
                 let skipped = ids.iter().filter(|id| id.is_none()).count();
                 tracing::debug!(rows, skipped, "batch committed without its skipped rows");
                 BatchRun::Ended(Ending::Committed { ids, previous_id })
             }
             // A commit refused (a Galera certification conflict, say).
-            Ok(_) => roll_back(io, "commit failed").await,
+            Ok(_) => roll_back(io, "commit failed", previous_id).await,
             Err(e) => BatchRun::Unknown(e),
         },
         Verdict::NotApplied(why) => {
             tracing::debug!(rows, why, "batch not applied; members run alone");
-            BatchRun::Ended(Ending::NotApplied)
+            BatchRun::Ended(Ending::NotApplied { previous_id })
         }
-        Verdict::RollBack(why) => roll_back(io, why).await,
+        Verdict::RollBack(why) => roll_back(io, why, previous_id).await,
         Verdict::Unknown(why) => BatchRun::Unknown(lost.unwrap_or_else(|| unexpected(why))),
     }
 }
@@ -295,11 +294,15 @@ async fn run_batch(
 /// Rolls the batch back; the members then run alone. If even that fails,
 /// the leader's session ends, and the server rolls back as the
 /// connection closes.
-async fn roll_back(io: &mut SessionIo<'_>, why: &'static str) -> BatchRun {
+async fn roll_back(
+    io: &mut SessionIo<'_>,
+    why: &'static str,
+    previous_id: Option<u64>,
+) -> BatchRun {
     match finish(io, ROLLBACK).await {
         Ok(QueryResult::Ok { .. }) => {
             tracing::debug!(why, "batch rolled back; members run alone");
-            BatchRun::Ended(Ending::NotApplied)
+            BatchRun::Ended(Ending::NotApplied { previous_id })
         }
         Ok(_) => BatchRun::NotCommitted(unexpected("ROLLBACK failed")),
         Err(e) => BatchRun::NotCommitted(e),

@@ -65,43 +65,38 @@ pub(super) fn skipped_rows(report: &QueryResult, rows: usize) -> Result<Vec<bool
 }
 
 /// Each row's insert id (`None` for a skipped row; 0 for every row of a
-/// table without AUTO_INCREMENT), and `LAST_INSERT_ID()` as it was before
-/// the batch (the second `RETURNING` column) when any row went in. `None`
-/// when the INSERT's result does not match the rows that were not skipped.
+/// table without AUTO_INCREMENT), or `None` when the INSERT's result does
+/// not match the rows that were not skipped.
 pub(super) fn ids_with_skips(
     insert: &QueryResult,
     returning: bool,
     skipped: &[bool],
-) -> Option<(Vec<Option<u64>>, Option<u64>)> {
+) -> Option<Vec<Option<u64>>> {
     let went_in = skipped.iter().filter(|s| !**s).count();
-    let (ids, previous) = match insert {
-        QueryResult::Rows { rows, .. } if returning && rows.len() == went_in => {
-            let number = |row: &Vec<Option<Vec<u8>>>, column: usize| {
-                row.get(column)
+    let ids: Vec<u64> = match insert {
+        QueryResult::Rows { rows, .. } if returning && rows.len() == went_in => rows
+            .iter()
+            .map(|row| {
+                row.first()
                     .and_then(|v| v.as_deref())
                     .and_then(|v| std::str::from_utf8(v).ok())
                     .and_then(|v| v.parse::<i64>().ok())
                     // Negative explicit ids travel as two's complement.
                     .map(|id| id as u64)
-            };
-            let ids: Option<Vec<u64>> = rows.iter().map(|r| number(r, 0)).collect();
-            let previous = match rows.first() {
-                Some(first) => Some(number(first, 1)?),
-                None => None,
-            };
-            (ids?, previous)
-        }
+            })
+            .collect::<Option<_>>()?,
         QueryResult::Ok { affected_rows, .. } if !returning && *affected_rows == went_in as u64 => {
-            (vec![0; went_in], None)
+            vec![0; went_in]
         }
         _ => return None,
     };
     let mut ids = ids.into_iter();
-    let per_row = skipped
-        .iter()
-        .map(|&s| if s { None } else { ids.next() })
-        .collect();
-    Some((per_row, previous))
+    Some(
+        skipped
+            .iter()
+            .map(|&s| if s { None } else { ids.next() })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -206,12 +201,12 @@ mod tests {
         let insert = returned(&[("15", "777"), ("16", "777")]);
         assert_eq!(
             ids_with_skips(&insert, true, &skipped),
-            Some((vec![Some(15), None, Some(16), None], Some(777)))
+            Some(vec![Some(15), None, Some(16), None])
         );
-        // Every row skipped: nothing returned, LAST_INSERT_ID() unchanged.
+        // Every row skipped: nothing returned.
         assert_eq!(
             ids_with_skips(&returned(&[]), true, &[true, true]),
-            Some((vec![None, None], None))
+            Some(vec![None, None])
         );
         // Rows and skips that disagree: the batch cannot be read.
         assert_eq!(ids_with_skips(&insert, true, &[false, true]), None);
@@ -223,7 +218,7 @@ mod tests {
         };
         assert_eq!(
             ids_with_skips(&plain, false, &skipped),
-            Some((vec![Some(0), None, Some(0), None], None))
+            Some(vec![Some(0), None, Some(0), None])
         );
         assert_eq!(ids_with_skips(&plain, false, &[false; 4]), None);
         assert_eq!(ids_with_skips(&plain, true, &skipped), None);

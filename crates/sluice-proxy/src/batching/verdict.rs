@@ -28,12 +28,8 @@ pub(super) enum Verdict {
     Committed(Vec<u64>),
     /// The INSERT skipped some rows (duplicate key, …) and put in the
     /// others; the transaction is open: commit it, then the skipped rows'
-    /// members run alone. One id per row, `None` for a skipped row, and
-    /// `LAST_INSERT_ID()` as it was before the batch when any row went in.
-    CommitSkipping {
-        ids: Vec<Option<u64>>,
-        previous_id: Option<u64>,
-    },
+    /// members run alone. One id per row, `None` for a skipped row.
+    CommitSkipping(Vec<Option<u64>>),
     /// Rolled back, or never applied: everyone runs alone.
     NotApplied(&'static str),
     /// The settling statement failed some other way (a Galera
@@ -76,7 +72,7 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
         // the transaction still open.
         QueryResult::Rows { .. } => match skipped_rows(settled, rows) {
             Ok(skipped) => match ids_with_skips(insert, returning, &skipped) {
-                Some((ids, previous_id)) => Verdict::CommitSkipping { ids, previous_id },
+                Some(ids) => Verdict::CommitSkipping(ids),
                 None => Verdict::RollBack("skipped rows and returned rows disagree"),
             },
             Err(why) => Verdict::RollBack(why),
@@ -86,6 +82,22 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
         }
         QueryResult::Err(_) => Verdict::RollBack("commit failed"),
     }
+}
+
+/// `LAST_INSERT_ID()` as it was before the batch: the second `RETURNING`
+/// column (the function reads the previous statement's value). An INSERT
+/// that put any row in moved the leader connection's value, and a
+/// rollback does not move it back.
+pub(super) fn previous_last_insert_id(insert: Option<&QueryResult>) -> Option<u64> {
+    let Some(QueryResult::Rows { rows, .. }) = insert else {
+        return None;
+    };
+    rows.first()?
+        .get(1)?
+        .as_deref()
+        .and_then(|v| std::str::from_utf8(v).ok())?
+        .parse()
+        .ok()
 }
 
 /// One insert id per row from a clean INSERT's result (0 for every row
@@ -128,8 +140,12 @@ pub(super) enum Ending {
         ids: Vec<Option<u64>>,
         previous_id: Option<u64>,
     },
-    /// Nothing was written: everyone runs their own statement alone.
-    NotApplied,
+    /// Nothing was written: everyone runs their own statement alone. The
+    /// batch's INSERT may still have moved the leader connection's
+    /// `LAST_INSERT_ID()`: this was its value before.
+    NotApplied {
+        previous_id: Option<u64>,
+    },
     /// Nothing was written, but the leader's connection is unusable.
     NotCommitted,
     Unknown,
@@ -148,7 +164,7 @@ pub(super) fn members_told(ending: &Ending, others: usize) -> Vec<MemberResult> 
                 None => MemberResult::RunAlone,
             })
             .collect(),
-        Ending::NotApplied | Ending::NotCommitted => vec![MemberResult::RunAlone; others],
+        Ending::NotApplied { .. } | Ending::NotCommitted => vec![MemberResult::RunAlone; others],
         Ending::Unknown => vec![MemberResult::Unknown; others],
     }
 }
@@ -352,7 +368,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            members_told(&Ending::NotApplied, 2),
+            members_told(&Ending::NotApplied { previous_id: None }, 2),
             vec![MemberResult::RunAlone; 2]
         );
         assert_eq!(
@@ -392,10 +408,7 @@ mod tests {
                 Some(&report("1062:2 ")),
                 true
             ),
-            Verdict::CommitSkipping {
-                ids: vec![Some(7), None, Some(8)],
-                previous_id: Some(41),
-            }
+            Verdict::CommitSkipping(vec![Some(7), None, Some(8)])
         );
         assert_eq!(
             decide(
@@ -423,5 +436,19 @@ mod tests {
             ),
             Verdict::RollBack("a condition other than a skipped row")
         );
+    }
+
+    #[test]
+    fn the_last_insert_id_before_the_batch_is_the_second_returned_column() {
+        let two_columns = QueryResult::Rows {
+            rows: vec![vec![Some(b"7".to_vec()), Some(b"41".to_vec())]],
+            status: StatusFlags::empty(),
+            warnings: 1,
+        };
+        assert_eq!(previous_last_insert_id(Some(&two_columns)), Some(41));
+        assert_eq!(previous_last_insert_id(Some(&ids(&["7"], 0))), None);
+        assert_eq!(previous_last_insert_id(Some(&ids(&[], 0))), None);
+        assert_eq!(previous_last_insert_id(Some(&err(1062, b"23000"))), None);
+        assert_eq!(previous_last_insert_id(None), None);
     }
 }

@@ -224,7 +224,7 @@ async fn a_committed_batch_gives_every_member_its_own_id() {
     assert_eq!(sent[0], "START TRANSACTION");
     assert_eq!(
         sent[1],
-        "INSERT INTO t (v) VALUES (1),(2),(3) RETURNING `id` "
+        "INSERT INTO t (v) VALUES (1),(2),(3) RETURNING `id`, LAST_INSERT_ID() "
     );
     assert!(sent[2].starts_with("IF @@warning_count = 0 THEN COMMIT"));
     assert_eq!(sent.len(), 3);
