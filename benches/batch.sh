@@ -14,7 +14,13 @@
 #     every row gets a new AUTO_INCREMENT id; at BENCH_THREADS threads, on
 #     BENCH_TABLES table(s) (one table = one batch key = most batching);
 #   the mysql_async load generator (benches/loadgen), text and prepared, at
-#     BENCH_LOADGEN_CLIENTS clients.
+#     BENCH_LOADGEN_CLIENTS clients;
+#   ingestion traffic (sysbench with benches/lib/ingest.lua, text protocol,
+#     BENCH_TARGET_THREADS threads) into a table with a UNIQUE key:
+#     dup1 / dup5 (INSERT, 1 % / 5 % of rows repeat a key the thread already
+#     inserted, the client ignores the 1062), ignore1 (INSERT IGNORE, 1 %),
+#     upsert1 (INSERT … ON DUPLICATE KEY UPDATE, 1 %), rows5 (INSERTs of 5
+#     new rows). Their rows are the rows the client sent.
 #
 # Per phase it records: rows (sysbench's events / the loadgen's count, and
 # checks them against the table's row count delta), rows/s, p50/p99 latency
@@ -48,6 +54,8 @@
 #   BENCH_TARGET_THREADS   thread count of the throughput and CPU targets [64]
 #   BENCH_LOADGEN_CLIENTS  load generator clients [64]
 #   BENCH_LOADGEN_PROTOCOLS  ["text prepared"]; empty skips the load generator
+#   BENCH_INGEST           ingestion variants ["dup1 dup5 ignore1 upsert1
+#                          rows5"]; empty skips them
 #   BENCH_TABLES           sysbench tables (batch keys) [1]
 #   BENCH_TABLE_SIZE       rows per table at prepare (also the range of k) [10000]
 #   BENCH_WARMUP           seconds of untimed INSERTs per side first [3]
@@ -88,6 +96,7 @@ BENCH_TARGET_ROUNDS="${BENCH_TARGET_ROUNDS:-2}"
 BENCH_TARGET_THREADS="${BENCH_TARGET_THREADS:-64}"
 BENCH_LOADGEN_CLIENTS="${BENCH_LOADGEN_CLIENTS:-64}"
 BENCH_LOADGEN_PROTOCOLS="${BENCH_LOADGEN_PROTOCOLS-text prepared}"
+BENCH_INGEST="${BENCH_INGEST-dup1 dup5 ignore1 upsert1 rows5}"
 BENCH_TABLES="${BENCH_TABLES:-1}"
 BENCH_TABLE_SIZE="${BENCH_TABLE_SIZE:-10000}"
 BENCH_WARMUP="${BENCH_WARMUP:-3}"
@@ -294,6 +303,7 @@ batch_count_rows() {
         done
         ;;
     loadgen) sql="SELECT COUNT(*) FROM loadgen.rows_in" ;;
+    ingest) sql="SELECT COUNT(*) FROM ingest.events" ;;
     esac
     mariadb_client -N -B -e "$sql"
 }
@@ -339,6 +349,22 @@ batch_client_cmd() {
         CLIENT_CMD=(sysbench oltp_insert "${SB_COMMON[@]}" --mysql-port="$port"
             --threads="$threads" --time="$seconds" --db-ps-mode=disable
             --histogram=on --percentile=99 --report-interval=0 run)
+        ;;
+    ingest)
+        local form=plain repeat=1 rows=1
+        case "$variant" in
+        dup1) ;;
+        dup5) repeat=5 ;;
+        ignore1) form=ignore ;;
+        upsert1) form=upsert ;;
+        rows5) repeat=0 rows=5 ;;
+        *) sluice_fail "unknown ingestion variant $variant" /dev/null ;;
+        esac
+        CLIENT_CMD=(sysbench "$BENCH_DIR/lib/ingest.lua" --db-driver=mysql
+            --mysql-host=127.0.0.1 --mysql-user=root --mysql-password= --mysql-db=ingest
+            --mysql-port="$port" --mysql-ignore-errors=1062 --threads="$threads"
+            --time="$seconds" --ingest-form="$form" --repeat-pct="$repeat"
+            --rows-per-insert="$rows" --histogram=on --percentile=99 --report-interval=0 run)
         ;;
     loadgen)
         CLIENT_CMD=("$LOADGEN_BIN" --host 127.0.0.1 --port "$port" --user root
@@ -402,7 +428,7 @@ batch_phase_attempt() {
     sql1="$(batch_snapshot_sql "$kind")"
     local summary
     case "$kind" in
-    sysbench) summary="$(python3 "$SBSTATS" one "$file")" || sluice_fail "$label: incomplete sysbench report" "$file" ;;
+    sysbench | ingest) summary="$(python3 "$SBSTATS" one "$file")" || sluice_fail "$label: incomplete sysbench report" "$file" ;;
     loadgen) summary="$(tail -n 1 "$file")" ;;
     esac
     {
@@ -515,6 +541,9 @@ sysbench oltp_insert "${SB_COMMON[@]}" --mysql-port="$MARIADB_PORT" \
 "$LOADGEN_BIN" --host 127.0.0.1 --port "$MARIADB_PORT" --user root --password "" \
     --database loadgen --clients 1 --seconds 0 --setup >"$WORK/loadgen-setup.txt" 2>&1 ||
     sluice_fail "loadgen --setup" "$WORK/loadgen-setup.txt"
+mariadb_sql "CREATE DATABASE ingest; CREATE TABLE ingest.events (
+    id BIGINT AUTO_INCREMENT PRIMARY KEY, ukey BIGINT NOT NULL UNIQUE,
+    payload VARCHAR(100) NOT NULL) ENGINE=InnoDB"
 
 CHECKS=()
 if ((BENCH_CHECK_SECONDS > 0)); then
@@ -555,6 +584,10 @@ done
 read -r -a protocols <<<"$BENCH_LOADGEN_PROTOCOLS"
 for protocol in "${protocols[@]}"; do
     PHASES+=("loadgen $protocol $BENCH_LOADGEN_CLIENTS 1")
+done
+read -r -a ingest_variants <<<"$BENCH_INGEST"
+for variant in "${ingest_variants[@]}"; do
+    PHASES+=("ingest $variant $BENCH_TARGET_THREADS $BENCH_TARGET_ROUNDS")
 done
 total=0
 for phase in "${PHASES[@]}"; do

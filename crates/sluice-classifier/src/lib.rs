@@ -90,6 +90,20 @@ impl Classification {
     pub fn into_batchable(self) -> Result<BatchableInsert, NotBatchable> {
         self.batch
     }
+
+    /// Whether the session's transaction state is what it was before, if
+    /// this statement fails: one `INSERT`, `REPLACE`, `UPDATE` or
+    /// `DELETE` neither opens nor ends a transaction by failing (a stored
+    /// function it calls may not either). An error packet carries no
+    /// status flags, so this is what keeps the state known.
+    pub fn failure_keeps_transaction_state(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Write(
+                WriteKind::Insert | WriteKind::Replace | WriteKind::Update | WriteKind::Delete
+            )
+        ) && !self.effects.several_statements
+    }
 }
 
 /// How the session reads backslashes in string literals (its `sql_mode`).

@@ -285,3 +285,35 @@ fn show_sluice_status_is_recognised_in_code_only() {
         Kind::Read(ReadKind::Show)
     );
 }
+
+#[test]
+fn a_failed_single_write_keeps_the_transaction_state() {
+    use sluice_classifier::classify;
+    for sql in [
+        "INSERT INTO t VALUES (1)",
+        "INSERT IGNORE INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = 2",
+        "REPLACE INTO t VALUES (1)",
+        "UPDATE t SET a = f(a)",
+        "DELETE FROM t WHERE a = 'COMMIT'",
+    ] {
+        assert!(
+            classify(sql.as_bytes()).failure_keeps_transaction_state(),
+            "{sql}"
+        );
+    }
+    for sql in [
+        "BEGIN",
+        "COMMIT",
+        "SELECT 1",
+        "SET autocommit = 0",
+        "INSERT INTO t VALUES (1); COMMIT",
+        "BEGIN; INSERT INTO t VALUES (1)",
+        "CALL p()",
+        "LOAD DATA INFILE 'f' INTO TABLE t",
+    ] {
+        assert!(
+            !classify(sql.as_bytes()).failure_keeps_transaction_state(),
+            "{sql}"
+        );
+    }
+}

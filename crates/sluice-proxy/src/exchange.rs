@@ -24,11 +24,16 @@ pub(crate) struct SessionIo<'a> {
 }
 
 /// Relays the response to `command` (`None` when it was too large to
-/// read, or unreadable), keeping the session state in step.
+/// read, or unreadable), keeping the session state in step. With
+/// `error_keeps_status`, an error leaves the known status flags as they
+/// were (the command cannot have changed the transaction state by
+/// failing); otherwise they become unknown, since an error packet carries
+/// none.
 pub(crate) async fn relay_response_to(
     io: &mut SessionIo<'_>,
     command_byte: u8,
     command: Option<&Command<'_>>,
+    error_keeps_status: bool,
 ) -> Result<Handled, SessionError> {
     let shape = response_shape(command_byte);
     let mut tracker = ResponseTracker::new(shape, io.caps);
@@ -40,6 +45,7 @@ pub(crate) async fn relay_response_to(
         command: command.copied(),
         failed: false,
         schema_reported: false,
+        error_keeps_status,
     };
     let mut next = tracker.initial();
     loop {
@@ -88,6 +94,7 @@ struct CommandObserver<'a, 'c> {
     command: Option<Command<'c>>,
     failed: bool,
     schema_reported: bool,
+    error_keeps_status: bool,
 }
 
 impl ResponseObserver for CommandObserver<'_, '_> {
@@ -107,7 +114,9 @@ impl ResponseObserver for CommandObserver<'_, '_> {
             }
             Event::Err => {
                 self.failed = true;
-                self.state.on_error();
+                if !self.error_keeps_status {
+                    self.state.on_error();
+                }
             }
             Event::Prepared(ok) => {
                 if let Some(Command::StmtPrepare(sql)) = self.command {
@@ -123,6 +132,7 @@ impl ResponseObserver for CommandObserver<'_, '_> {
 impl CommandObserver<'_, '_> {
     /// Bookkeeping that depends on the command and whether it succeeded.
     fn finish(self) {
+        self.state.on_command_done(self.failed);
         let Some(command) = self.command else {
             if !self.schema_reported {
                 // A command too large to read may have changed anything.
@@ -214,6 +224,14 @@ mod tests {
         query: &[u8],
         answer: &[u8],
     ) -> (Result<(), SessionError>, Vec<u8>, SessionState) {
+        relay_keeping(query, answer, false).await
+    }
+
+    async fn relay_keeping(
+        query: &[u8],
+        answer: &[u8],
+        error_keeps_status: bool,
+    ) -> (Result<(), SessionError>, Vec<u8>, SessionState) {
         let (mut client, mut client_far, mut backend, mut backend_far) = pipes();
         backend_far.write_all(answer).await.unwrap();
         drop(backend_far);
@@ -224,7 +242,8 @@ mod tests {
             caps: caps(),
             state: &mut state,
         };
-        let result = relay_response_to(&mut io, code::QUERY, Some(&Command::Query(query)))
+        let command = Some(Command::Query(query));
+        let result = relay_response_to(&mut io, code::QUERY, command.as_ref(), error_keeps_status)
             .await
             .map(|_| ());
         drop(client);
@@ -260,6 +279,17 @@ mod tests {
         result.unwrap();
         assert_eq!(got, answer);
         assert_eq!(state.status(), None);
+    }
+
+    #[tokio::test]
+    async fn an_error_of_a_statement_that_cannot_change_the_transaction_keeps_the_status() {
+        let answer = hex(NO_SUCH_TABLE);
+        let (result, got, state) =
+            relay_keeping(b"INSERT INTO nosuch.t VALUES (1)", &answer, true).await;
+        result.unwrap();
+        assert_eq!(got, answer);
+        assert_eq!(state.status(), Some(StatusFlags::SERVER_STATUS_AUTOCOMMIT));
+        assert!(state.is_autocommit_idle());
     }
 
     #[tokio::test]

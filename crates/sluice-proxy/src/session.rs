@@ -226,7 +226,9 @@ impl Session {
             caps: self.caps,
             state: &mut self.state,
         };
-        let handled = relay_response_to(&mut io, command_byte, command).await?;
+        let error_keeps_status =
+            classification.is_some_and(|c| c.failure_keeps_transaction_state());
+        let handled = relay_response_to(&mut io, command_byte, command, error_keeps_status).await?;
         if let Some(batching) = self.batching.as_mut() {
             batching.after_relay(command, classification, &self.state);
         }

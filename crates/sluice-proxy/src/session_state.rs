@@ -46,6 +46,8 @@ pub const MAX_KEPT_SQL: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct SessionState {
     status: Option<StatusFlags>,
+    /// The last command's response held an error.
+    last_failed: bool,
     database: Database,
     statements: HashMap<u32, PreparedStatement>,
 }
@@ -55,6 +57,7 @@ impl SessionState {
     pub fn new(status: StatusFlags, database: Option<Vec<u8>>) -> SessionState {
         SessionState {
             status: Some(status),
+            last_failed: false,
             database: Database::Known(database),
             statements: HashMap::new(),
         }
@@ -139,6 +142,16 @@ impl SessionState {
     /// state it left (a deadlock, for one, rolls the transaction back).
     pub fn on_error(&mut self) {
         self.status = None;
+    }
+
+    /// Whether the last command's response held an error.
+    pub fn last_command_failed(&self) -> bool {
+        self.last_failed
+    }
+
+    /// How the last command's response ended.
+    pub fn on_command_done(&mut self, failed: bool) {
+        self.last_failed = failed;
     }
 
     /// Session-state change data from an OK packet.

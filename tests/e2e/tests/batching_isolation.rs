@@ -293,3 +293,38 @@ async fn members_inserting_the_same_new_key_give_one_row() {
     }
     sluice.assert_no_panic();
 }
+
+/// An error packet carries no status flags, but a failed single INSERT
+/// cannot have opened or ended a transaction: the session's next INSERT is
+/// batched (it used to be turned away as "in transaction", so that with
+/// 5 % repeated keys one row in twenty was sent alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_insert_failed_is_batched_again() {
+    let db = MariaDb::start().await;
+    db.sql(
+        "CREATE DATABASE app; \
+         CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+           tag VARCHAR(40) NOT NULL UNIQUE) ENGINE=InnoDB; \
+         INSERT INTO app.t (tag) VALUES ('existing')",
+    )
+    .await;
+    let sluice = batching_sluice(&db).await;
+    let mut conn = sluice.root_conn().await;
+    conn.query_drop("USE app").await.unwrap();
+    for round in 0..5 {
+        conn.query_drop(format!("INSERT INTO t (tag) VALUES ('a{round}')"))
+            .await
+            .unwrap();
+        let duplicate = conn
+            .query_drop("INSERT INTO t (tag) VALUES ('existing')")
+            .await;
+        assert!(matches!(duplicate, Err(Error::Server(ref e)) if e.code == 1062));
+    }
+    let status: Vec<(String, String)> = conn.query("SHOW SLUICE STATUS").await.unwrap();
+    let in_transaction = status
+        .iter()
+        .find(|(name, _)| name == "unbatched_in_transaction")
+        .map(|(_, value)| value.as_str());
+    assert_eq!(in_transaction, None, "{status:?}");
+    sluice.assert_no_panic();
+}

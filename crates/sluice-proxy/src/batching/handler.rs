@@ -235,9 +235,14 @@ impl SessionBatching {
         if settlement.is_some() {
             Self::read_reconcile(io).await?;
         }
-        relay_response_to(io, statement.command_byte(), statement.command.as_ref())
-            .await
-            .map(|_| ())
+        relay_response_to(
+            io,
+            statement.command_byte(),
+            statement.command.as_ref(),
+            statement.failure_keeps_status(),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// A batch this session led moved its connection's `LAST_INSERT_ID()`

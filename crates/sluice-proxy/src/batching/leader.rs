@@ -272,7 +272,7 @@ async fn run_batch(
             ids: ids.into_iter().map(Some).collect(),
             previous_id: None,
         }),
-        Verdict::CommitSkipping(ids) => match finish(io, COMMIT).await {
+        Verdict::CommitSkipping(ids) => match commit_skipping(io, in_flight).await {
             Ok(QueryResult::Ok { .. }) => {
                 let skipped = ids.iter().filter(|id| id.is_none()).count();
                 tracing::debug!(rows, skipped, "batch committed without its skipped rows");
@@ -314,6 +314,20 @@ fn unexpected(detail: &'static str) -> SessionError {
         what: "batch",
         detail: detail.into(),
     })
+}
+
+/// Commits a batch whose skipped rows were reported. Its rows are decided
+/// once the `COMMIT` is on its way: the rows queued behind it may execute
+/// while it reaches disk.
+async fn commit_skipping(
+    io: &mut SessionIo<'_>,
+    in_flight: &mut InFlight<'_>,
+) -> Result<QueryResult, SessionError> {
+    let mut out = Vec::with_capacity(COMMIT.len() + 8);
+    encode_query(&mut out, COMMIT);
+    io.backend.write_all(&out).await?;
+    in_flight.committing();
+    read_result(io.backend, io.caps).await
 }
 
 async fn finish(io: &mut SessionIo<'_>, sql: &[u8]) -> Result<QueryResult, SessionError> {

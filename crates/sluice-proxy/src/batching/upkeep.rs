@@ -22,17 +22,19 @@ impl SessionBatching {
         state: &SessionState,
     ) {
         use sluice_protocol::command::Command as C;
-        if state
-            .status()
-            .is_none_or(|s| s.contains(StatusFlags::SERVER_SESSION_STATE_CHANGED))
+        if state.last_command_failed()
+            || state
+                .status()
+                .is_none_or(|s| s.contains(StatusFlags::SERVER_SESSION_STATE_CHANGED))
         {
             // The server says session state changed (a stored function
-            // may set a variable): read the fingerprint again.
+            // may set a variable), or a statement failed part-way (a
+            // trigger may have run): read the fingerprint again.
             self.forget_settings();
         }
         match command {
             Some(C::Query(_) | C::StmtExecute { .. }) => match classification {
-                Some(classification) => self.after_sql(classification),
+                Some(classification) => self.after_sql(classification, state.last_command_failed()),
                 // A prepared statement whose text is unknown.
                 None => self.forget_settings(),
             },
@@ -60,7 +62,8 @@ impl SessionBatching {
         }
     }
 
-    fn after_sql(&mut self, classification: &Classification) {
+    /// `failed`: the statement's response held an error.
+    fn after_sql(&mut self, classification: &Classification, failed: bool) {
         let effects = classification.effects;
         let next_only = match &classification.kind {
             Kind::Transaction(TransactionKind::SetTransaction { next_only }) => *next_only,
@@ -70,12 +73,16 @@ impl SessionBatching {
         };
         if next_only {
             self.next_transaction_set = true;
-        } else if matches!(
-            classification.kind,
-            Kind::Write(_)
-                | Kind::Transaction(TransactionKind::Begin | TransactionKind::Start { .. })
-        ) {
-            // This statement's transaction took the characteristics.
+        } else if !failed
+            && matches!(
+                classification.kind,
+                Kind::Write(_)
+                    | Kind::Transaction(TransactionKind::Begin | TransactionKind::Start { .. })
+            )
+        {
+            // This statement's transaction took the characteristics. One
+            // that failed leaves them for the next (the server resets them
+            // when a transaction ends, not when a statement is undone).
             self.next_transaction_set = false;
         }
         match &classification.kind {
