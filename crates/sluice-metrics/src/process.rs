@@ -16,6 +16,10 @@ pub(crate) struct ProcessCollector {
     max_fds: IntGauge,
     /// Serialises scrapes: the CPU counter is advanced by a delta.
     scrape: Mutex<()>,
+    /// One file descriptor held back for the scrape itself: a process out
+    /// of descriptors cannot open `/proc/self/fd` to count them, and would
+    /// otherwise report the last count it managed to read.
+    reserve: Mutex<Option<std::fs::File>>,
     descs: Vec<Desc>,
 }
 
@@ -54,12 +58,22 @@ impl ProcessCollector {
             open_fds,
             max_fds,
             scrape: Mutex::new(()),
+            reserve: Mutex::new(std::fs::File::open("/dev/null").ok()),
             descs,
         })
     }
 
     fn refresh(&self) {
-        let sample = read_proc();
+        let mut sample = read_proc();
+        if sample.open_fds.is_none() {
+            // Most likely out of descriptors: give back the one held in
+            // reserve, read again, and take it back.
+            let mut reserve = self.reserve.lock().unwrap_or_else(PoisonError::into_inner);
+            if reserve.take().is_some() {
+                sample = read_proc();
+                *reserve = std::fs::File::open("/dev/null").ok();
+            }
+        }
         if let Some((size, resident)) = sample.memory {
             self.virtual_memory.set(size);
             self.resident.set(resident);

@@ -124,6 +124,9 @@ async fn run_client(
             return;
         }
         Err(e) => {
+            if matches!(e, SessionError::BackendConnect { .. }) {
+                metrics.backend_connect_error();
+            }
             tracing::warn!(error = %e, "login failed");
             return;
         }

@@ -78,6 +78,20 @@ async fn unreachable_backend_gives_error_packet_then_recovers() {
         .await;
     assert!(!cli.status.success());
 
+    // Every refused connect to the backend is counted (mysql_async, the
+    // greeting read, the CLI: at least the two that sent a login).
+    let (code, body) = sluice_e2e::http::get(sluice.metrics_port(), "/metrics").await;
+    assert_eq!(code, 200, "{body}");
+    let connect_errors: f64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_backend_connect_errors_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sluice_backend_connect_errors_total in\n{body}"));
+    assert!(
+        connect_errors >= 2.0,
+        "{connect_errors} connect errors counted"
+    );
+
     // The backend comes up on that port: the same Sluice now serves.
     drop(closed);
     let backend = MariaDb::builder().port(closed_port).start().await;
