@@ -175,8 +175,9 @@ impl CommandObserver<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::captured::{basic_caps, hex};
     use crate::error::Peer;
-    use sluice_protocol::{CapabilityFlags, MariadbCapabilities, StatusFlags};
+    use sluice_protocol::StatusFlags;
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
     /// Captured from MariaDB 10.11 (EOF packets, no session tracking).
@@ -186,24 +187,6 @@ mod tests {
     const AUTOCOMMIT_OFF: &str = "0700000100000000000000";
     const NO_SUCH_TABLE: &str = "27000001ff7a042334325330325461626c6520276e6f737563682e742720646f\
         65736e2774206578697374";
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
-    fn caps() -> SessionCaps {
-        SessionCaps {
-            flags: CapabilityFlags::CLIENT_PROTOCOL_41
-                | CapabilityFlags::CLIENT_SECURE_CONNECTION
-                | CapabilityFlags::CLIENT_TRANSACTIONS
-                | CapabilityFlags::CLIENT_MULTI_STATEMENTS
-                | CapabilityFlags::CLIENT_MULTI_RESULTS,
-            mariadb: MariadbCapabilities::empty(),
-        }
-    }
 
     /// The session's two legs as in-memory pipes: (client side of Sluice,
     /// the client's far end, backend side of Sluice, the server's far end).
@@ -239,7 +222,7 @@ mod tests {
         let mut io = SessionIo {
             client: &mut client,
             backend: &mut backend,
-            caps: caps(),
+            caps: basic_caps(),
             state: &mut state,
         };
         let command = Some(Command::Query(query));

@@ -9,6 +9,8 @@
 
 mod admin;
 pub mod batching;
+#[cfg(test)]
+mod captured;
 mod compressed;
 mod error;
 mod exchange;

@@ -13,6 +13,7 @@ use sluice_protocol::{CapabilityFlags, StatusFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{login_over, LoginOutcome};
+use crate::captured::hex;
 use crate::error::{Peer, SessionError};
 use crate::io::PacketStream;
 use crate::settings::ProxySettings;
@@ -35,13 +36,6 @@ const SWITCH: &str = "2c000002fe6d7973716c5f6e61746976655f70617373776f726400337a
 const ROUND: &str = "00000003";
 const ACCESS_DENIED: &str = "34000004ffa2062332383030304163636573732064656e69656420666f7220\
     7573657220276e6f737563682740273132372e302e302e3127";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 /// How a login ended, with what the session would start from.
 #[derive(Debug)]

@@ -7,10 +7,9 @@
 
 use bytes::Bytes;
 use sluice_batch::BatchSettings;
-use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::ok::{ErrInfo, OkInfo};
 use sluice_protocol::packet::encode_packet;
-use sluice_protocol::{CapabilityFlags, MariadbCapabilities, StatusFlags};
+use sluice_protocol::StatusFlags;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
@@ -20,6 +19,7 @@ use crate::batching::facts::TableFacts;
 use crate::batching::key::{BatchKey, KeyParts};
 use crate::batching::member::{Assignment, Member, MemberResult};
 use crate::batching::{BatchContext, BatchMode, BatchingSettings, SessionBatching};
+use crate::captured::{basic_caps, hex};
 use crate::error::{Peer, SessionError};
 use crate::exchange::SessionIo;
 use crate::io::PacketStream;
@@ -79,24 +79,6 @@ const WITHOUT_ROW_NUMBERS: (u16, u16, u16) = (10, 6, 21);
 const WITH_ROW_NUMBERS: (u16, u16, u16) = (10, 11, 19);
 
 const LEADER_SQL: &[u8] = b"INSERT INTO t (v) VALUES (1)";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn caps() -> SessionCaps {
-    SessionCaps {
-        flags: CapabilityFlags::CLIENT_PROTOCOL_41
-            | CapabilityFlags::CLIENT_SECURE_CONNECTION
-            | CapabilityFlags::CLIENT_TRANSACTIONS
-            | CapabilityFlags::CLIENT_MULTI_STATEMENTS
-            | CapabilityFlags::CLIENT_MULTI_RESULTS,
-        mariadb: MariadbCapabilities::empty(),
-    }
-}
 
 /// What one run of the leader left behind.
 struct Run {
@@ -175,7 +157,7 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
     let mut io = SessionIo {
         client: &mut client,
         backend: &mut backend,
-        caps: caps(),
+        caps: basic_caps(),
         state: &mut state,
     };
     let result = lead(&mut batching, &mut io, &statement, candidate, members).await;
