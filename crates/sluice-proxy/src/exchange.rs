@@ -3,6 +3,7 @@
 //! with what the server reported. The relay handler and batching (for a
 //! statement run alone) both end a command here.
 
+use sluice_classifier::Classification;
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::{code, response_shape, Command};
 use sluice_protocol::ok::OkInfo;
@@ -24,16 +25,15 @@ pub(crate) struct SessionIo<'a> {
 }
 
 /// Relays the response to `command` (`None` when it was too large to
-/// read, or unreadable), keeping the session state in step. With
-/// `error_keeps_status`, an error leaves the known status flags as they
-/// were (the command cannot have changed the transaction state by
-/// failing); otherwise they become unknown, since an error packet carries
-/// none.
+/// read, or unreadable), keeping the session state in step.
+/// `classification` is the one the session made of the command's SQL
+/// text, when it made one: what the text may do is read from it rather
+/// than from the text again.
 pub(crate) async fn relay_response_to(
     io: &mut SessionIo<'_>,
     command_byte: u8,
     command: Option<&Command<'_>>,
-    error_keeps_status: bool,
+    classification: Option<&Classification>,
 ) -> Result<Handled, SessionError> {
     let shape = response_shape(command_byte);
     let mut tracker = ResponseTracker::new(shape, io.caps);
@@ -45,7 +45,7 @@ pub(crate) async fn relay_response_to(
         command: command.copied(),
         failed: false,
         schema_reported: false,
-        error_keeps_status,
+        classification,
     };
     let mut next = tracker.initial();
     loop {
@@ -94,7 +94,7 @@ struct CommandObserver<'a, 'c> {
     command: Option<Command<'c>>,
     failed: bool,
     schema_reported: bool,
-    error_keeps_status: bool,
+    classification: Option<&'a Classification>,
 }
 
 impl ResponseObserver for CommandObserver<'_, '_> {
@@ -114,7 +114,13 @@ impl ResponseObserver for CommandObserver<'_, '_> {
             }
             Event::Err => {
                 self.failed = true;
-                if !self.error_keeps_status {
+                // An error packet carries no status flags: the state is
+                // unknown, unless the command cannot have changed the
+                // transaction by failing.
+                let keeps_status = self
+                    .classification
+                    .is_some_and(Classification::failure_keeps_transaction_state);
+                if !keeps_status {
                     self.state.on_error();
                 }
             }
@@ -130,6 +136,16 @@ impl ResponseObserver for CommandObserver<'_, '_> {
 }
 
 impl CommandObserver<'_, '_> {
+    /// Whether the query `sql` may have changed the current database: from
+    /// its classification, or from a scan of the text in the mode it was
+    /// sent in when the session did not classify it.
+    fn may_change_database(&self, sql: &[u8]) -> bool {
+        match self.classification {
+            Some(classification) => classification.effects.may_change_database,
+            None => sluice_classifier::effects(sql, self.lexing).may_change_database,
+        }
+    }
+
     /// Bookkeeping that depends on the command and whether it succeeded.
     fn finish(self) {
         self.state.on_command_done(self.failed);
@@ -142,10 +158,7 @@ impl CommandObserver<'_, '_> {
         };
         match command {
             Command::InitDb(name) if !self.failed => self.state.on_database_selected(name),
-            Command::Query(sql)
-                if !self.schema_reported
-                    && sluice_classifier::effects(sql, self.lexing).may_change_database =>
-            {
+            Command::Query(sql) if !self.schema_reported && self.may_change_database(sql) => {
                 self.state.forget_database()
             }
             Command::StmtExecute {
@@ -207,13 +220,13 @@ mod tests {
         query: &[u8],
         answer: &[u8],
     ) -> (Result<(), SessionError>, Vec<u8>, SessionState) {
-        relay_keeping(query, answer, false).await
+        relay_classified(query, answer, None).await
     }
 
-    async fn relay_keeping(
+    async fn relay_classified(
         query: &[u8],
         answer: &[u8],
-        error_keeps_status: bool,
+        classification: Option<&Classification>,
     ) -> (Result<(), SessionError>, Vec<u8>, SessionState) {
         let (mut client, mut client_far, mut backend, mut backend_far) = pipes();
         backend_far.write_all(answer).await.unwrap();
@@ -226,7 +239,7 @@ mod tests {
             state: &mut state,
         };
         let command = Some(Command::Query(query));
-        let result = relay_response_to(&mut io, code::QUERY, command.as_ref(), error_keeps_status)
+        let result = relay_response_to(&mut io, code::QUERY, command.as_ref(), classification)
             .await
             .map(|_| ());
         drop(client);
@@ -267,8 +280,9 @@ mod tests {
     #[tokio::test]
     async fn an_error_of_a_statement_that_cannot_change_the_transaction_keeps_the_status() {
         let answer = hex(NO_SUCH_TABLE);
-        let (result, got, state) =
-            relay_keeping(b"INSERT INTO nosuch.t VALUES (1)", &answer, true).await;
+        let sql = b"INSERT INTO nosuch.t VALUES (1)";
+        let classification = sluice_classifier::classify(sql);
+        let (result, got, state) = relay_classified(sql, &answer, Some(&classification)).await;
         result.unwrap();
         assert_eq!(got, answer);
         assert_eq!(state.status(), Some(StatusFlags::SERVER_STATUS_AUTOCOMMIT));

@@ -226,9 +226,7 @@ impl Session {
             caps: self.caps,
             state: &mut self.state,
         };
-        let error_keeps_status =
-            classification.is_some_and(|c| c.failure_keeps_transaction_state());
-        let handled = relay_response_to(&mut io, command_byte, command, error_keeps_status).await?;
+        let handled = relay_response_to(&mut io, command_byte, command, classification).await?;
         if let Some(batching) = self.batching.as_mut() {
             batching.after_relay(command, classification, &self.state);
         }

@@ -37,14 +37,6 @@ impl<'p> Statement<'p> {
         self.packet.get(HEADER_LEN).copied().unwrap_or(code::QUERY)
     }
 
-    /// Whether the session's status stays known if this statement fails
-    /// (known only when it was classified).
-    pub(crate) fn failure_keeps_status(&self) -> bool {
-        self.classification
-            .as_ref()
-            .is_some_and(Classification::failure_keeps_transaction_state)
-    }
-
     /// A query's text, in the packet (empty for any other command).
     pub(crate) fn sql_text(&self) -> &'p [u8] {
         match self.command {

@@ -239,7 +239,7 @@ impl SessionBatching {
             io,
             statement.command_byte(),
             statement.command.as_ref(),
-            statement.failure_keeps_status(),
+            statement.classification.as_ref(),
         )
         .await
         .map(|_| ())
