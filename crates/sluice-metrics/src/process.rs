@@ -72,6 +72,11 @@ impl ProcessCollector {
             if reserve.take().is_some() {
                 sample = read_proc();
                 *reserve = std::fs::File::open("/dev/null").ok();
+                // The reading was taken without the reserve: count it again
+                // once it is held again.
+                if reserve.is_some() {
+                    sample.open_fds = sample.open_fds.map(|n| n + 1);
+                }
             }
         }
         if let Some((size, resident)) = sample.memory {
