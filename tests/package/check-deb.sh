@@ -84,6 +84,8 @@ install_for_real() {
     check "postinst created the group sluice" quiet getent group sluice
     check "unit installed" test -f /usr/lib/systemd/system/sluice.service
     check "unit not enabled" test ! -e /etc/systemd/system/multi-user.target.wants/sluice.service
+    check "socket unit installed, not enabled" \
+        test -f /usr/lib/systemd/system/sluice.socket -a ! -e /etc/systemd/system/sockets.target.wants/sluice.socket
     local running=""
     for exe in /proc/[0-9]*/exe; do
         [ "$(readlink "$exe" 2>/dev/null)" = /usr/bin/sluice ] && running="$running ${exe%/exe}"
@@ -162,12 +164,13 @@ expect_entry() { # MODE PATH
 check "usr/bin/sluice, executable, root-owned" expect_entry -rwxr-xr-x usr/bin/sluice
 check "etc/sluice/sluice.ini" expect_entry -rw-r--r-- etc/sluice/sluice.ini
 check "systemd unit" expect_entry -rw-r--r-- usr/lib/systemd/system/sluice.service
+check "systemd socket unit" expect_entry -rw-r--r-- usr/lib/systemd/system/sluice.socket
 check "man page, compressed" expect_entry -rw-r--r-- usr/share/man/man8/sluice.8.gz
 for doc in copyright README.md configuration.md operations.md batching.md examples/grafana-dashboard.json; do
     check "usr/share/doc/sluice/$doc" expect_entry -rw-r--r-- "usr/share/doc/sluice/$doc"
 done
 stray=$(awk '$1 !~ /^d/ { print $3 }' "$scratch/entries" |
-    grep -vE '^(usr/bin/sluice|etc/sluice/sluice\.ini|usr/lib/systemd/system/sluice\.service|usr/share/man/man8/sluice\.8\.gz|usr/share/doc/sluice/.+)$' || true)
+    grep -vE '^(usr/bin/sluice|etc/sluice/sluice\.ini|usr/lib/systemd/system/sluice\.(service|socket)|usr/share/man/man8/sluice\.8\.gz|usr/share/doc/sluice/.+)$' || true)
 check "no file outside the expected paths${stray:+: $stray}" test -z "$stray"
 
 # --- Control information --------------------------------------------------
@@ -250,6 +253,16 @@ check "prerm remove exits 0" run_script prerm remove
 check "postrm remove exits 0" run_script postrm remove
 check "postrm purge exits 0" run_script postrm purge
 check "removal starts nothing" starts_nothing
+# The socket unit holds the client port across restarts of the service: an
+# upgrade must restart the service only; removal stops the socket too.
+check "upgrade restarts the service, never the socket" \
+    bash -c 'grep -q "try-restart sluice.service" "$1" && ! grep -E "restart.*sluice\.socket" "$1"' \
+    _ "$scratch/control/postinst"
+check "prerm stops the units only on removal, not on upgrade" \
+    bash -c 'grep -B1 "stop sluice" "$1" | head -n 1 | grep -q "\"\$1\" = remove"' \
+    _ "$scratch/control/prerm"
+check "prerm remove stops both units (where systemd runs)" \
+    grep -qE 'stop sluice\.service sluice\.socket' "$scratch/control/prerm"
 
 # --- The packaged files ---------------------------------------------------
 root=$scratch/root
@@ -257,6 +270,8 @@ dpkg -x "$deb" "$root"
 sluice=$root/usr/bin/sluice
 ini=$root/etc/sluice/sluice.ini
 check "packaged sluice.ini is config/sluice.ini" cmp -s "$ini" config/sluice.ini
+check "packaged sluice.socket is config/sluice.socket" \
+    cmp -s "$root/usr/lib/systemd/system/sluice.socket" config/sluice.socket
 check "sluice --version names $version" \
     bash -c '"$1" --version | grep -qx "sluice $2"' _ "$sluice" "$version"
 if out=$(env -i PATH=/usr/bin:/bin "$sluice" --config "$ini" --check-config 2>&1) &&
@@ -298,6 +313,12 @@ if command -v systemd-analyze >/dev/null 2>&1; then
         ok "systemd-analyze verify: no warnings"
     else
         fail "systemd-analyze verify: $out"
+    fi
+    cp "$root/usr/lib/systemd/system/sluice.socket" "$scratch/sluice.socket"
+    if out=$(systemd-analyze verify --man=no "$scratch/sluice.socket" 2>&1) && [ -z "$out" ]; then
+        ok "systemd-analyze verify sluice.socket (with its service): no warnings"
+    else
+        fail "systemd-analyze verify sluice.socket: $out"
     fi
 fi
 

@@ -61,6 +61,17 @@ pub const KEYS: &[KeyDoc] = &[
     ),
     key(
         "proxy",
+        "reuse_port",
+        "false",
+        "SLUICE_PROXY__REUSE_PORT",
+        false,
+        "Bind listen with SO_REUSEPORT, so that a new Sluice can bind the same \
+         address while the old one drains: an upgrade without systemd that \
+         refuses no connection (docs/operations.md, Restarts). true or false. \
+         Not used when systemd passes the socket (sluice.socket).",
+    ),
+    key(
+        "proxy",
         "max_connections",
         "1024",
         "SLUICE_PROXY__MAX_CONNECTIONS",
@@ -188,8 +199,10 @@ pub const KEYS: &[KeyDoc] = &[
         true,
         "Log filter in tracing EnvFilter syntax: a level (trace, debug, info, warn, \
          error, off) or comma-separated target=level parts, e.g. \
-         info,sluice_proxy=debug. SQL literals and auth data are logged only at \
-         debug and below.",
+         info,sluice_proxy=debug. A bare debug or trace applies to Sluice's own \
+         modules; libraries stay at info. SQL literals and auth data are logged \
+         only at debug and below. The JSON format's fields are listed in \
+         docs/operations.md (Logs).",
     ),
     key(
         "log",

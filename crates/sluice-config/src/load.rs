@@ -263,6 +263,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawProxy {
     listen: Option<String>,
+    reuse_port: Option<String>,
     max_connections: Option<String>,
     idle_timeout: Option<String>,
     handshake_timeout: Option<String>,
@@ -355,6 +356,12 @@ impl Convert<'_> {
             listen: self.value("proxy.listen", raw.listen, d.listen, |s| {
                 parse::socket_addr(s, "127.0.0.1:3307")
             })?,
+            reuse_port: self.value(
+                "proxy.reuse_port",
+                raw.reuse_port,
+                d.reuse_port,
+                parse::boolean,
+            )?,
             max_connections: self.value(
                 "proxy.max_connections",
                 raw.max_connections,

@@ -20,6 +20,8 @@ pub struct Config {
 pub struct ProxyConfig {
     /// Where clients connect.
     pub listen: SocketAddr,
+    /// Bind `listen` with `SO_REUSEPORT`.
+    pub reuse_port: bool,
     /// Concurrent client connections, at least 1.
     pub max_connections: usize,
     /// Close a client idle this long; `None` means never.
@@ -41,6 +43,7 @@ impl Default for ProxyConfig {
     fn default() -> Self {
         ProxyConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3307),
+            reuse_port: false,
             max_connections: 1024,
             idle_timeout: Some(Duration::from_secs(8 * 3600)),
             handshake_timeout: Duration::from_secs(10),

@@ -50,6 +50,7 @@ mod probe;
 mod process;
 mod shutdown;
 mod state;
+mod throttle;
 
 pub use error::MetricsError;
 pub use http::serve_http;
@@ -58,3 +59,4 @@ pub use probe::{
     probe_as, probe_backend, probe_once, MonitorLogin, ProbeError, ProbeOutcome, ProbeSettings,
 };
 pub use state::{HttpState, Readiness, DEFAULT_UNHEALTHY_AFTER};
+pub use throttle::{LogThrottle, LOG_BURST, LOG_WINDOW};

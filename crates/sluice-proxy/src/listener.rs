@@ -49,9 +49,21 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    let span = tracing::info_span!("client", id, %peer);
+                    // Every line of the session carries these; the server's
+                    // own id of its connection is added once logged in.
+                    let span = tracing::info_span!(
+                        "session",
+                        conn_id = id,
+                        client = %peer,
+                        backend_conn_id = tracing::field::Empty,
+                    );
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        tracing::warn!(parent: &span, max = settings.max_connections, "too many connections");
+                        span.in_scope(|| {
+                            sluice_metrics::warn_throttled!(
+                                max = settings.max_connections,
+                                "too many connections"
+                            )
+                        });
                         let settings = settings.clone();
                         sessions.spawn(async move {
                             let tls = settings.client_tls.as_ref();
@@ -66,7 +78,7 @@ pub async fn serve(
                     sessions.spawn(
                         async move {
                             let _connected = metrics.client_connected();
-                            run_client(stream, &settings, batching, &metrics, shutdown).await;
+                            run_client(id, stream, &settings, batching, &metrics, shutdown).await;
                             drop(permit);
                         }
                         .instrument(span),
@@ -75,7 +87,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors or similar: back off rather
                     // than spin.
-                    tracing::error!(error = %e, "accept failed");
+                    sluice_metrics::warn_throttled!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -108,6 +120,7 @@ pub async fn serve(
 }
 
 async fn run_client(
+    conn_id: u64,
     stream: TcpStream,
     settings: &ProxySettings,
     batching: Option<Arc<BatchContext>>,
@@ -127,7 +140,7 @@ async fn run_client(
             if matches!(e, SessionError::BackendConnect { .. }) {
                 metrics.backend_connect_error();
             }
-            tracing::warn!(error = %e, "login failed");
+            sluice_metrics::warn_throttled!(error = %e, "login failed");
             return;
         }
         Ok(LoginOutcome::Refused) => {
@@ -137,17 +150,18 @@ async fn run_client(
         Ok(LoginOutcome::LoggedIn(logged_in)) => logged_in,
     };
     let backend_id = logged_in.greeting.connection_id;
+    tracing::Span::current().record("backend_conn_id", backend_id);
     if logged_in.caps.compressed() {
         metrics.compressed_session();
     }
-    tracing::debug!(backend_id, user = %String::from_utf8_lossy(&logged_in.hello.user), "logged in");
-    match Session::new(*logged_in, batching, metrics.clone())
+    tracing::debug!(user = %String::from_utf8_lossy(&logged_in.hello.user), "logged in");
+    match Session::new(*logged_in, conn_id, batching, metrics.clone())
         .run(settings, &mut shutdown)
         .await
     {
-        Ok(SessionEnd::ClientLeft) => tracing::debug!(backend_id, "client left"),
-        Ok(end) => tracing::info!(backend_id, ?end, "session closed"),
-        Err(e) if e.is_disconnect() => tracing::info!(backend_id, error = %e, "peer disconnected"),
-        Err(e) => tracing::warn!(backend_id, error = %e, "session closed"),
+        Ok(SessionEnd::ClientLeft) => tracing::debug!("client left"),
+        Ok(end) => tracing::info!(?end, "session closed"),
+        Err(e) if e.is_disconnect() => tracing::info!(error = %e, "peer disconnected"),
+        Err(e) => sluice_metrics::warn_throttled!(error = %e, "session closed"),
     }
 }

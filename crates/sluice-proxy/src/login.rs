@@ -323,7 +323,7 @@ async fn login_steps(
     let Some(backend_tls) = backend_leg(&greeting, settings) else {
         let message = "Sluice requires TLS to the database server (backend.tls), \
                        but the server does not offer it";
-        tracing::warn!("{message}");
+        sluice_metrics::warn_throttled!("{message}");
         let seq = client.next_seq;
         send_error(&mut client.stream, seq, ER_UNKNOWN_ERROR, b"HY000", message).await;
         abandon_backend(backend, greeting_seq);
@@ -343,7 +343,7 @@ async fn login_steps(
         encode_packet(&mut out, backend_seq, &request);
         backend.write_all(&out).await?;
         if let Err(e) = backend.connect_tls(connector, name.clone()).await {
-            tracing::warn!(error = %e, "TLS to the backend failed");
+            sluice_metrics::warn_throttled!(error = %e, "TLS to the backend failed");
             let message = format!("Sluice cannot set up TLS with the database server: {e}");
             let seq = client.next_seq;
             send_error(

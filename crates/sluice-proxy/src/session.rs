@@ -49,11 +49,12 @@ pub(crate) struct Session {
 impl Session {
     pub(crate) fn new(
         login: LoggedIn,
+        conn_id: u64,
         batching: Option<Arc<BatchContext>>,
         metrics: sluice_metrics::Metrics,
     ) -> Session {
-        let batching =
-            batching.map(|ctx| SessionBatching::new(ctx, login.greeting.version_triple()));
+        let version = login.greeting.version_triple();
+        let batching = batching.map(|ctx| SessionBatching::new(ctx, conn_id, version));
         Session {
             client: login.client,
             backend: login.backend,

@@ -2,6 +2,7 @@
 //! listener and runs the proxy until SIGTERM or SIGINT.
 
 mod cli;
+mod listen;
 mod logging;
 mod notify;
 mod signals;
@@ -13,6 +14,8 @@ use tokio::net::TcpListener;
 use crate::cli::Cli;
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread exists: it edits the environment.
+    let activation = listen::Activation::take_from_env();
     let cli = Cli::parse();
     let config = sluice_config::load(cli.config.as_deref(), &cli.overrides())
         .context("invalid configuration")?;
@@ -26,18 +29,20 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(cli, config, log_reload))
+    runtime.block_on(run(cli, config, activation, log_reload))
 }
 
 async fn run(
     cli: Cli,
     config: sluice_config::Config,
+    activation: listen::Activation,
     log_reload: logging::LevelHandle,
 ) -> anyhow::Result<()> {
     let (client_tls, backend_tls) = tls_settings(&config)?;
-    let listener = TcpListener::bind(config.proxy.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.proxy.listen))?;
+    let listener = client_listener(&config.proxy, &activation)?;
+    let listening_on = listener
+        .local_addr()
+        .map_or_else(|_| config.proxy.listen.to_string(), |a| a.to_string());
     let settings = sluice_proxy::ProxySettings {
         backend_address: config.backend.address.clone(),
         connect_timeout: config.backend.connect_timeout,
@@ -97,7 +102,7 @@ async fn run(
         log_reload,
     ));
     tracing::info!(
-        listen = %config.proxy.listen,
+        listen = %listening_on,
         backend = %config.backend.address,
         version = env!("CARGO_PKG_VERSION"),
         "sluice started"
@@ -124,6 +129,23 @@ async fn run(
         "sluice stopped"
     );
     Ok(())
+}
+
+/// The socket systemd passed, or else `[proxy] listen` bound here.
+fn client_listener(
+    proxy: &sluice_config::ProxyConfig,
+    activation: &listen::Activation,
+) -> anyhow::Result<TcpListener> {
+    if let Some(passed) = listen::activated_listener(activation)? {
+        let listener =
+            TcpListener::from_std(passed).context("cannot use the socket passed by systemd")?;
+        tracing::info!(
+            "accepting clients on the socket passed by systemd; [proxy] listen is not used"
+        );
+        return Ok(listener);
+    }
+    listen::bind(proxy.listen, proxy.reuse_port)
+        .with_context(|| format!("cannot listen on {}", proxy.listen))
 }
 
 /// Copies the batch manager's current figures into the gauges once a

@@ -220,6 +220,27 @@ pub(crate) fn set_parent_death_signal() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Puts `fd` at descriptor 3 of a child, open across its exec, where
+/// systemd puts the first socket it passes. Must be called from
+/// `pre_exec`.
+pub(crate) fn pass_as_fd_3(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    const PASSED: std::os::fd::RawFd = 3;
+    // SAFETY: dup2 and fcntl are async-signal-safe and act on this (child)
+    // process's descriptor table only.
+    let rc = unsafe {
+        if fd == PASSED {
+            libc::fcntl(PASSED, libc::F_SETFD, 0)
+        } else {
+            // dup2 leaves the new descriptor open across exec.
+            libc::dup2(fd, PASSED)
+        }
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Waits for a child with a timeout; SIGKILLs it if the timeout passes.
 /// Returns the exit status, if it could be collected.
 pub(crate) fn wait_child_or_kill(

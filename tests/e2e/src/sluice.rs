@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -19,6 +20,9 @@ pub struct SluiceBuilder {
     env: Vec<(String, String)>,
     args: Vec<String>,
     wait_listening: bool,
+    /// A listening socket passed as systemd's socket activation passes it
+    /// (fd 3, `LISTEN_FDS=1`, `LISTEN_PID`), and its port.
+    activation: Option<(RawFd, u16)>,
 }
 
 impl SluiceBuilder {
@@ -41,6 +45,15 @@ impl SluiceBuilder {
         self
     }
 
+    /// Hands the daemon `listener` the way systemd's socket activation
+    /// does; the caller keeps its own copy open, as systemd does, so it
+    /// outlives the daemon.
+    pub fn activated_by(mut self, listener: &std::net::TcpListener) -> Self {
+        let port = listener.local_addr().expect("listener address").port();
+        self.activation = Some((listener.as_raw_fd(), port));
+        self
+    }
+
     /// Starts the daemon and waits until its port accepts TCP (up to 30 s).
     /// In direct mode returns a handle whose address is the backend's.
     pub async fn start(self) -> Sluice {
@@ -57,7 +70,10 @@ impl SluiceBuilder {
         let bin = sluice_binary();
         let mut last_failure = String::new();
         for _attempt in 0..5 {
-            let port = free_port();
+            let port = match self.activation {
+                Some((_, port)) => port,
+                None => free_port(),
+            };
             let metrics_port = free_port();
             let log_path = e2e_dir().join(format!("{}.log", unique_name("sluice")));
             let child = self.spawn(&bin, port, metrics_port, &log_path);
@@ -95,7 +111,20 @@ impl SluiceBuilder {
         use std::os::unix::process::CommandExt;
         let log = std::fs::File::create(log_path).expect("create sluice log");
         let log2 = log.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(bin);
+        let mut cmd = match self.activation {
+            // LISTEN_PID must be the daemon's own pid: a shell that sets it
+            // and then becomes the daemon.
+            Some(_) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg("export LISTEN_PID=$$; exec \"$0\" \"$@\"")
+                    .arg(bin)
+                    .env("LISTEN_FDS", "1");
+                shell
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--backend")
@@ -111,9 +140,17 @@ impl SluiceBuilder {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2));
-        // SAFETY: the closure only calls prctl, which is async-signal-safe.
+        let passed_fd = self.activation.map(|(fd, _)| fd);
+        // SAFETY: the closure only calls prctl, dup2 and fcntl, which are
+        // async-signal-safe.
         unsafe {
-            cmd.pre_exec(crate::set_parent_death_signal);
+            cmd.pre_exec(move || {
+                crate::set_parent_death_signal()?;
+                if let Some(fd) = passed_fd {
+                    crate::pass_as_fd_3(fd)?;
+                }
+                Ok(())
+            });
         }
         cmd.spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))
@@ -150,6 +187,7 @@ impl Sluice {
             env: Vec::new(),
             args: Vec::new(),
             wait_listening: true,
+            activation: None,
         }
     }
 

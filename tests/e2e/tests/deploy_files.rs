@@ -59,3 +59,31 @@ fn image_and_unit_run_the_daemon_with_the_shipped_config() {
         assert!(unit.contains(needle), "unit lacks {needle}");
     }
 }
+
+#[test]
+fn the_socket_unit_listens_where_sluice_would() {
+    let socket = read("config/sluice.socket");
+    let ini = read("config/sluice.ini");
+    let proxy_section = ini
+        .split("[proxy]")
+        .nth(1)
+        .and_then(|s| s.split("\n[").next())
+        .expect("[proxy] section");
+    let listen = proxy_section
+        .lines()
+        .find_map(|l| l.strip_prefix("listen = "))
+        .expect("[proxy] listen");
+    assert!(
+        socket
+            .lines()
+            .any(|l| l == format!("ListenStream={listen}")),
+        "sluice.socket must listen on [proxy] listen ({listen})"
+    );
+    // One stream socket, passed to one service instance.
+    let streams = socket
+        .lines()
+        .filter(|l| l.starts_with("ListenStream="))
+        .count();
+    assert_eq!(streams, 1);
+    assert!(socket.contains("Accept=no"));
+}

@@ -1,7 +1,7 @@
 //! What all sessions share: the batch manager, the classifier, the table
 //! facts cache, the counters, and the settings a reload can change.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sluice_batch::{BatchManager, BatchSettings};
@@ -41,9 +41,16 @@ pub struct BatchContext {
     pub(super) classifier: Classifier,
     pub(super) facts: FactsCache,
     pub(super) stats: Arc<BatchStats>,
+    /// Numbers batches for the log (`batch_id`).
+    next_batch_id: AtomicU64,
 }
 
 impl BatchContext {
+    /// A new batch's number, for its log lines.
+    pub(super) fn next_batch_id(&self) -> u64 {
+        self.next_batch_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Starts the batch manager (needs a tokio runtime).
     pub fn start(
         settings: BatchingSettings,
@@ -60,6 +67,7 @@ impl BatchContext {
             classifier: Classifier::default(),
             facts: FactsCache::default(),
             stats,
+            next_batch_id: AtomicU64::new(1),
         })
     }
 

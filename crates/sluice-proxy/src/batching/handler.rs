@@ -47,6 +47,8 @@ pub(crate) enum Offer {
 /// Per-session batching state.
 pub(crate) struct SessionBatching {
     pub(crate) ctx: Arc<BatchContext>,
+    /// The session's `conn_id`, given to the rows it queues.
+    pub(super) conn_id: u64,
     /// `None` until read, and again after anything that may change it.
     pub(super) fingerprint: Option<Fingerprint>,
     /// The key of this session's last candidate: reused, hash and all,
@@ -68,11 +70,16 @@ pub(crate) struct SessionBatching {
 }
 
 impl SessionBatching {
-    pub(crate) fn new(ctx: Arc<BatchContext>, server_version: Option<(u16, u16, u16)>) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<BatchContext>,
+        conn_id: u64,
+        server_version: Option<(u16, u16, u16)>,
+    ) -> Self {
         let unsupported = server_version.is_none_or(|v| v < (10, 5, 0));
         let isolates_skipped_rows = server_version.is_some_and(|v| v >= (10, 7, 0));
         SessionBatching {
             ctx,
+            conn_id,
             fingerprint: None,
             last_key: None,
             tainted: false,
@@ -131,6 +138,7 @@ impl SessionBatching {
         };
         let (reply, assignment) = oneshot::channel();
         let member = Member {
+            conn_id: self.conn_id,
             row: candidate.row.clone(),
             generates_id: candidate.generates_id,
             reply,
@@ -266,7 +274,11 @@ impl SessionBatching {
     /// Reads the answer to a pipelined reconcile statement.
     pub(crate) async fn read_reconcile(io: &mut SessionIo<'_>) -> Result<(), SessionError> {
         if let QueryResult::Err(e) = read_result(io.backend, io.caps).await? {
-            tracing::warn!(code = e.code, message = %e.message, "reconcile statement failed");
+            sluice_metrics::warn_throttled!(
+                code = e.code,
+                message = %e.message,
+                "reconcile statement failed"
+            );
         }
         Ok(())
     }

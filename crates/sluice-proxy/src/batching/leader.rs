@@ -18,6 +18,7 @@
 //! answer leaves the outcome unknown.
 
 use sluice_batch::BatchManager;
+use tracing::Instrument;
 
 use super::admission::Candidate;
 use super::key::BatchKey;
@@ -77,18 +78,45 @@ pub(super) async fn lead(
     others: Vec<Member>,
 ) -> Result<(), SessionError> {
     let ctx = batching.ctx.clone();
+    if others.is_empty() {
+        // Alone in its batch: the plain statement gives the exact result.
+        let in_flight = InFlight {
+            manager: &ctx.manager,
+            key: &candidate.key,
+            rows: 1,
+            committing: false,
+        };
+        let result = batching.run_alone(io, statement).await;
+        drop(in_flight);
+        return result;
+    }
+    // Its lines carry the batch's number; the members' ids are at debug.
+    let span = tracing::info_span!("batch", batch_id = ctx.next_batch_id());
+    lead_group(batching, io, statement, candidate, others)
+        .instrument(span)
+        .await
+}
+
+/// Runs the batch of `candidate` and `others` and tells every member.
+async fn lead_group(
+    batching: &mut SessionBatching,
+    io: &mut SessionIo<'_>,
+    statement: &Statement<'_>,
+    candidate: Candidate,
+    others: Vec<Member>,
+) -> Result<(), SessionError> {
+    let ctx = batching.ctx.clone();
     let mut in_flight = InFlight {
         manager: &ctx.manager,
         key: &candidate.key,
         rows: others.len() + 1,
         committing: false,
     };
-    if others.is_empty() {
-        // Alone in its batch: the plain statement gives the exact result.
-        let result = batching.run_alone(io, statement).await;
-        drop(in_flight);
-        return result;
-    }
+    tracing::debug!(
+        rows = others.len() + 1,
+        members = ?others.iter().map(|m| m.conn_id).collect::<Vec<_>>(),
+        "batch formed"
+    );
     let rows = others.len() + 1;
     let isolating = candidate.reports_skipped_rows;
     let sql = build_statement(&candidate, statement, &others, isolating);
@@ -141,7 +169,7 @@ pub(super) async fn lead(
         }
         (Ending::Unknown, error) => {
             let error = error.unwrap_or_else(|| unexpected("batch outcome unknown"));
-            tracing::warn!(rows, error = %error, "outcome of a batch unknown");
+            sluice_metrics::warn_throttled!(rows, error = %error, "outcome of a batch unknown");
             for _ in 0..rows {
                 ctx.stats.on_outcome_unknown();
             }

@@ -9,6 +9,8 @@ use super::key::BatchKey;
 
 /// One client's row in a batch.
 pub(crate) struct Member {
+    /// Sluice's id of the member's client connection (`conn_id` in logs).
+    pub(crate) conn_id: u64,
     /// The row tuple, `( … )`, as it goes into `VALUES`.
     pub(crate) row: bytes::Bytes,
     /// Whether the row lets the server generate the AUTO_INCREMENT id.

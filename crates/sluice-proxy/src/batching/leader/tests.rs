@@ -105,7 +105,7 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
         },
         metrics.clone(),
     );
-    let mut batching = SessionBatching::new(ctx.clone(), Some(version));
+    let mut batching = SessionBatching::new(ctx.clone(), 1, Some(version));
     let (client, mut client_far) = tokio::io::duplex(1 << 16);
     let (backend, mut backend_far) = tokio::io::duplex(1 << 16);
     let mut client = PacketStream::over(client, Peer::Client);
@@ -147,6 +147,7 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
             let (reply, told) = oneshot::channel();
             replies.push(told);
             Member {
+                conn_id: 2,
                 row: Bytes::from(format!("({})", i + 2)),
                 generates_id: true,
                 reply,
