@@ -164,10 +164,13 @@ mod tests {
     fn bounded_and_keeps_hot_entries() {
         let cache = ShapeCache::new(32);
         let hot: Arc<[u8]> = Arc::from(&b"hot"[..]);
-        cache.insert(hot.clone(), Err(NotBatchable::Replace));
+        cache.insert(hot.clone(), Err(NotBatchable::Partition));
         for i in 0..10_000u32 {
             assert!(cache.get(&hot).is_some(), "hot entry evicted at {i}");
-            cache.insert(Arc::from(&i.to_le_bytes()[..]), Err(NotBatchable::Replace));
+            cache.insert(
+                Arc::from(&i.to_le_bytes()[..]),
+                Err(NotBatchable::Partition),
+            );
             assert!(cache.len() <= cache.capacity());
         }
     }
@@ -175,7 +178,7 @@ mod tests {
     #[test]
     fn zero_capacity_caches_nothing() {
         let cache = ShapeCache::new(0);
-        cache.insert(Arc::from(&b"k"[..]), Err(NotBatchable::Replace));
+        cache.insert(Arc::from(&b"k"[..]), Err(NotBatchable::Partition));
         assert!(cache.get(b"k").is_none());
         assert_eq!(cache.len(), 0);
     }

@@ -6,7 +6,7 @@
 //! one row of the located number of values and columns. Only the verdict
 //! is used: SQL is never re-printed from the AST.
 
-use sqlparser::ast::{SetExpr, Statement};
+use sqlparser::ast::{OnInsert, SetExpr, Statement};
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::{Parser, ParserOptions};
 
@@ -58,6 +58,10 @@ fn blank_inside(out: &mut Vec<u8>, b: &[u8], open: usize, fill: u8) {
 pub(crate) struct Expect {
     pub(crate) columns: usize,
     pub(crate) values: usize,
+    /// `REPLACE`.
+    pub(crate) replace: bool,
+    /// An `ON DUPLICATE KEY UPDATE` clause.
+    pub(crate) update: bool,
 }
 
 /// Parse `text` and check it is a batchable single-row INSERT.
@@ -78,8 +82,8 @@ pub(crate) fn verdict(text: &str, expect: &Expect) -> Result<(), NotBatchable> {
     let Statement::Insert(ins) = statement else {
         return Err(NotBatchable::NotInsert);
     };
-    if ins.replace_into {
-        return Err(NotBatchable::Replace);
+    if ins.replace_into != expect.replace {
+        return Err(NotBatchable::ParseFailure);
     }
     if ins.priority.is_some() {
         return Err(NotBatchable::PriorityModifier);
@@ -87,8 +91,11 @@ pub(crate) fn verdict(text: &str, expect: &Expect) -> Result<(), NotBatchable> {
     if ins.partitioned.is_some() || !ins.after_columns.is_empty() {
         return Err(NotBatchable::Partition);
     }
-    if ins.on.is_some() {
-        return Err(NotBatchable::OnDuplicateKeyUpdate);
+    match &ins.on {
+        None if !expect.update => {}
+        Some(OnInsert::DuplicateKeyUpdate(assignments))
+            if expect.update && !assignments.is_empty() => {}
+        _ => return Err(NotBatchable::ParseFailure),
     }
     if ins.insert_alias.is_some() {
         return Err(NotBatchable::RowAlias);
@@ -163,6 +170,8 @@ mod tests {
         let e = Expect {
             columns: 0,
             values: 1,
+            replace: false,
+            update: false,
         };
         for n in [16usize, 20] {
             let parens = format!("INSERT INTO t VALUES ({}1{})", "(".repeat(n), ")".repeat(n));
@@ -191,6 +200,8 @@ mod tests {
                 &Expect {
                     columns: 0,
                     values: 1,
+                    replace: false,
+                    update: false,
                 },
             );
             assert_eq!(r, Ok(()), "{text}");

@@ -1,11 +1,12 @@
 //! Finding the row tuple of an `INSERT` and building its shape key, from
 //! the lexer's tokens alone (the fast path).
 //!
-//! The recogniser reads `INSERT [modifiers] [INTO] [schema.]table
-//! [PARTITION (…)] [(cols)] VALUES|VALUE (row) [;]`. Clauses that make a
+//! The recogniser reads `INSERT [IGNORE] [INTO] [schema.]table [(cols)]
+//! VALUES|VALUE (row) [ON DUPLICATE KEY UPDATE …] [;]`, or the same with
+//! `REPLACE` (without `IGNORE` or the update clause). Clauses that make a
 //! statement unbatchable and that are visible without a parser (SET
-//! form, several rows, ON DUPLICATE KEY UPDATE, …) are reported here;
-//! the final word on a new shape is sqlparser's ([`crate::cold`]).
+//! form, several rows, PARTITION, RETURNING, …) are reported here; the
+//! final word on a new shape is sqlparser's ([`crate::cold`]).
 
 use crate::code::Code;
 use crate::kind::TableName;
@@ -28,6 +29,11 @@ pub(crate) struct Located {
     pub(crate) column_at: Vec<usize>,
     /// `INSERT IGNORE`.
     pub(crate) ignore: bool,
+    /// `REPLACE` rather than `INSERT`.
+    pub(crate) replace: bool,
+    /// Index of the `ON` of `ON DUPLICATE KEY UPDATE`, when there is one;
+    /// the clause runs to the end of the statement.
+    pub(crate) update_at: Option<usize>,
 }
 
 impl Located {
@@ -56,7 +62,8 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
     let toks = &code.toks;
     let kw = |i: usize, k: &str| toks.get(i).is_some_and(|t| t.is_kw(sql, k));
     let tok = |i: usize| toks.get(i).map(|t| t.tok);
-    if !kw(0, "INSERT") {
+    let replace = kw(0, "REPLACE");
+    if !kw(0, "INSERT") && !replace {
         return Err(NotBatchable::NotInsert);
     }
     let mut i = 1;
@@ -65,6 +72,9 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
     }
     let ignore = kw(i, "IGNORE");
     if ignore {
+        if replace {
+            return Err(NotBatchable::ParseFailure);
+        }
         i += 1;
     }
     if kw(i, "INTO") {
@@ -126,12 +136,19 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
         rows.push((i + 1, close));
         i = close + 1;
     }
+    let mut update_at = None;
+    if kw(i, "ON") {
+        if replace || !(kw(i + 1, "DUPLICATE") && kw(i + 2, "KEY") && kw(i + 3, "UPDATE")) {
+            return Err(NotBatchable::ParseFailure);
+        }
+        update_at = Some(i);
+        i = update_clause_end(code, i + 4)?;
+    }
     match tok(i) {
         None => {}
         Some(Tok::Semi) if i + 1 < toks.len() => return Err(NotBatchable::MultiStatement),
         Some(Tok::Semi) => {}
         Some(Tok::Comma) => return Err(NotBatchable::SeveralRows),
-        Some(Tok::Word) if kw(i, "ON") => return Err(NotBatchable::OnDuplicateKeyUpdate),
         Some(Tok::Word) if kw(i, "AS") => return Err(NotBatchable::RowAlias),
         Some(Tok::Word) if kw(i, "RETURNING") => return Err(NotBatchable::Returning),
         Some(_) => return Err(NotBatchable::ParseFailure),
@@ -143,7 +160,39 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
         table_at,
         column_at,
         ignore,
+        replace,
+        update_at,
     })
+}
+
+/// The index just past an `ON DUPLICATE KEY UPDATE` clause whose
+/// assignments start at `start`: the end of the statement, or its final
+/// `;`. The clause runs only when its row meets an existing key, and then
+/// the member's own statement runs alone: its content is the server's
+/// business, but it must be one clause of one statement.
+fn update_clause_end(code: &Code<'_>, start: usize) -> Result<usize, NotBatchable> {
+    let toks = &code.toks;
+    let mut depth = 0usize;
+    let mut i = start;
+    while let Some(t) = toks.get(i) {
+        match t.tok {
+            Tok::LParen => depth += 1,
+            Tok::RParen => depth = depth.checked_sub(1).ok_or(NotBatchable::ParseFailure)?,
+            Tok::Semi => break,
+            // A prepared statement's parameter outside the row: the batch
+            // carries only rows.
+            Tok::Placeholder => return Err(NotBatchable::Placeholder),
+            Tok::Word if depth == 0 && t.is_kw(code.sql, "RETURNING") => {
+                return Err(NotBatchable::Returning)
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if i == start || depth != 0 {
+        return Err(NotBatchable::ParseFailure);
+    }
+    Ok(i)
 }
 
 fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {

@@ -24,9 +24,9 @@
 //! assert_eq!(shape.columns(), ["id", "note"]);
 //! assert_eq!(&sql[shape.row()], b"(7, 'hi')");
 //!
-//! let c = classify(b"INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 2");
-//! assert_eq!(c.batchable().unwrap_err(), NotBatchable::OnDuplicateKeyUpdate);
-//! assert_eq!(NotBatchable::OnDuplicateKeyUpdate.as_str(), "on_duplicate_key_update");
+//! let c = classify(b"INSERT INTO t (a) SELECT a FROM u");
+//! assert_eq!(c.batchable().unwrap_err(), NotBatchable::SelectSource);
+//! assert_eq!(NotBatchable::SelectSource.as_str(), "select_source");
 //! ```
 #![deny(missing_docs)]
 
@@ -278,14 +278,17 @@ impl Classifier {
         cfg: LexConfig,
     ) -> Result<BatchableInsert, NotBatchable> {
         match kind {
-            Kind::Write(WriteKind::Insert) => {}
-            Kind::Write(WriteKind::Replace) => return Err(NotBatchable::Replace),
+            Kind::Write(WriteKind::Insert | WriteKind::Replace) => {}
             _ => return Err(NotBatchable::NotInsert),
         }
         if code.toks.first().is_some_and(|t| t.is_kw(sql, "SET")) {
             return Err(NotBatchable::SetStatement);
         }
-        if code.toks.first().is_some_and(|t| !t.is_kw(sql, "INSERT")) {
+        if code
+            .toks
+            .first()
+            .is_some_and(|t| !t.is_kw(sql, "INSERT") && !t.is_kw(sql, "REPLACE"))
+        {
             // `WITH … INSERT`, `ANALYZE INSERT`, …
             return Err(NotBatchable::ParseFailure);
         }
@@ -314,12 +317,20 @@ impl Classifier {
                     if same_kind
                         && a.row == shape.row
                         && a.columns() == shape.columns()
-                        && a.ignore == shape.ignore => {}
+                        && a.ignore == shape.ignore
+                        && a.replace == shape.replace
+                        && a.update == shape.update => {}
                 _ => return Err(NotBatchable::ConditionalComment),
             }
         }
         if hints.batch_ms == Some(0) {
             return Err(NotBatchable::HintNoBatch);
+        }
+        // The update clause is not checked like the row: it runs only on
+        // the member's own connection, but what it may do to the session
+        // (call a routine, …) is refused as for any batched statement.
+        if shape.update.is_some() && effects::scan(code) != Effects::default() {
+            return Err(NotBatchable::UnsupportedExpression);
         }
         Ok(shape)
     }
@@ -354,6 +365,8 @@ impl Classifier {
                 let expect = cold::Expect {
                     columns: located.column_at.len(),
                     values: tuple.values,
+                    replace: located.replace,
+                    update: located.update_at.is_some(),
                 };
                 let text = cold::parser_text(sql, &lexed.tokens);
                 let verdict = cold::verdict(&text, &expect);
@@ -376,6 +389,15 @@ impl Classifier {
             }
         };
         let ignore_at = code.toks.get(1).map_or(row.start, |t| t.start);
+        let verb = code.toks.first().map_or(0..0, |t| t.start..t.end);
+        let update = located.update_at.map(|on| {
+            let last = code.toks[on..]
+                .iter()
+                .rev()
+                .find(|t| t.tok != Tok::Semi)
+                .map_or(sql.len(), |t| t.end);
+            code.toks[on].start..last
+        });
         Ok(BatchableInsert {
             frame,
             row,
@@ -384,6 +406,9 @@ impl Classifier {
             forms: tuple.forms,
             ignore_at,
             ignore: located.ignore,
+            verb,
+            replace: located.replace,
+            update,
         })
     }
 }

@@ -15,10 +15,6 @@ use crate::row::ValueForm;
 pub enum NotBatchable {
     /// Not an `INSERT` at all.
     NotInsert,
-    /// `REPLACE` (deletes rows; its affected-rows count is per statement).
-    Replace,
-    /// `ON DUPLICATE KEY UPDATE`.
-    OnDuplicateKeyUpdate,
     /// `VALUES (…) AS alias` row alias.
     RowAlias,
     /// `INSERT … SELECT` / `TABLE` / a query as source.
@@ -73,8 +69,6 @@ impl NotBatchable {
     pub fn as_str(&self) -> &'static str {
         match self {
             NotBatchable::NotInsert => "not_insert",
-            NotBatchable::Replace => "replace",
-            NotBatchable::OnDuplicateKeyUpdate => "on_duplicate_key_update",
             NotBatchable::RowAlias => "row_alias",
             NotBatchable::SelectSource => "select_source",
             NotBatchable::SetForm => "set_form",
@@ -102,8 +96,6 @@ impl NotBatchable {
     /// Every reason, for metric registration.
     pub const ALL: &'static [NotBatchable] = &[
         NotBatchable::NotInsert,
-        NotBatchable::Replace,
-        NotBatchable::OnDuplicateKeyUpdate,
         NotBatchable::RowAlias,
         NotBatchable::SelectSource,
         NotBatchable::SetForm,
@@ -181,6 +173,13 @@ pub struct BatchableInsert {
     pub(crate) ignore_at: usize,
     /// The statement is an `INSERT IGNORE` already.
     pub(crate) ignore: bool,
+    /// The verb (`INSERT` or `REPLACE`) in the text.
+    pub(crate) verb: Range<usize>,
+    /// The verb is `REPLACE`.
+    pub(crate) replace: bool,
+    /// The `ON DUPLICATE KEY UPDATE` clause, from `ON` to the end of its
+    /// last token.
+    pub(crate) update: Option<Range<usize>>,
 }
 
 impl PartialEq for BatchableInsert {
@@ -250,6 +249,35 @@ impl BatchableInsert {
     /// skips is then answered with a warning, not an error.
     pub fn is_ignore(&self) -> bool {
         self.ignore
+    }
+
+    /// Whether the statement is a `REPLACE`.
+    pub fn is_replace(&self) -> bool {
+        self.replace
+    }
+
+    /// Byte range of the verb, `INSERT` or `REPLACE`.
+    pub fn verb(&self) -> Range<usize> {
+        self.verb.clone()
+    }
+
+    /// Byte range of the `ON DUPLICATE KEY UPDATE …` clause, if any.
+    pub fn update_clause(&self) -> Option<Range<usize>> {
+        self.update.clone()
+    }
+
+    /// Whether a row that meets an existing key does something other
+    /// than fail or be skipped (`REPLACE`, `ON DUPLICATE KEY UPDATE`): a
+    /// batch can take the row only as an `INSERT IGNORE` that may skip
+    /// it, the statement running alone if it does.
+    pub fn acts_on_conflict(&self) -> bool {
+        self.replace || self.update.is_some()
+    }
+
+    /// Byte range of the text after the row up to the update clause (all
+    /// of it when there is none): what follows the rows of a batch.
+    pub fn suffix_before_update(&self) -> Range<usize> {
+        self.row.end..self.update.as_ref().map_or(self.len, |u| u.start)
     }
 
     /// The text before the row split where `IGNORE ` makes the statement

@@ -34,7 +34,7 @@ fn placeholder_rules() {
         classify_prepared(b"INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = ?")
             .batchable()
             .err(),
-        Some(NotBatchable::OnDuplicateKeyUpdate)
+        Some(NotBatchable::Placeholder)
     );
     assert_eq!(
         classify_prepared(b"INSERT INTO t VALUES (?) /*! ? */")

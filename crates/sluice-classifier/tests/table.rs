@@ -112,7 +112,16 @@ fn cases() -> Vec<(&'static str, Kind, E)> {
         ("INSERT LOW_PRIORITY INTO t VALUES (1)", INS, No(N::PriorityModifier)),
         ("INSERT DELAYED INTO t VALUES (1)", INS, No(N::PriorityModifier)),
         ("INSERT HIGH_PRIORITY INTO t VALUES (1)", INS, No(N::PriorityModifier)),
-        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1", INS, No(N::OnDuplicateKeyUpdate)),
+        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1", INS, Row("(1)")),
+        ("INSERT INTO t (a, b) VALUES (1, 2) ON DUPLICATE KEY UPDATE b = VALUES(b), n = n + 1;", INS, Row("(1, 2)")),
+        ("INSERT IGNORE INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)", INS, Row("(1)")),
+        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = (SELECT MAX(a) FROM u)", INS, Row("(1)")),
+        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = my_func(a)", INS, No(N::UnsupportedExpression)),
+        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1 RETURNING id", INS, No(N::Returning)),
+        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1; SELECT 1", INS, No(N::MultiStatement)),
+        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE", INS, No(N::ParseFailure)),
+        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY a = 1", INS, No(N::ParseFailure)),
+        ("INSERT INTO t VALUES (1) /*!50000 ON DUPLICATE KEY UPDATE a = 1 */", INS, No(N::ConditionalComment)),
         ("INSERT INTO t VALUES (1) AS new ON DUPLICATE KEY UPDATE a = new.a", INS, No(N::RowAlias)),
         ("INSERT INTO t SELECT * FROM u", INS, No(N::SelectSource)),
         ("INSERT INTO t (a) SELECT 1", INS, No(N::SelectSource)),
@@ -173,7 +182,13 @@ fn cases() -> Vec<(&'static str, Kind, E)> {
         ("SET STATEMENT max_statement_time=1 FOR INSERT INTO t VALUES (1)", INS, No(N::SetStatement)),
         ("WITH c AS (SELECT 1) INSERT INTO t SELECT * FROM c", INS, No(N::ParseFailure)),
         ("SET STATEMENT a=1 FOR SET STATEMENT b=2 FOR UPDATE t SET a=1", Kind::Write(WriteKind::Update), No(N::NotInsert)),
-        ("REPLACE INTO t VALUES (1)", Kind::Write(WriteKind::Replace), No(N::Replace)),
+        ("REPLACE INTO t VALUES (1)", Kind::Write(WriteKind::Replace), Row("(1)")),
+        ("replace t (a, b) value (1, 'x');", Kind::Write(WriteKind::Replace), Row("(1, 'x')")),
+        ("REPLACE LOW_PRIORITY INTO t VALUES (1)", Kind::Write(WriteKind::Replace), No(N::PriorityModifier)),
+        ("REPLACE IGNORE INTO t VALUES (1)", Kind::Write(WriteKind::Replace), No(N::ParseFailure)),
+        ("REPLACE INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1", Kind::Write(WriteKind::Replace), No(N::ParseFailure)),
+        ("REPLACE INTO t SELECT * FROM u", Kind::Write(WriteKind::Replace), No(N::SelectSource)),
+        ("REPLACE INTO t SET a = 1", Kind::Write(WriteKind::Replace), No(N::SetForm)),
         // ---- other writes
         ("UPDATE t SET a = 1 WHERE id = 2", Kind::Write(WriteKind::Update), No(N::NotInsert)),
         ("DELETE FROM t WHERE id = 2", Kind::Write(WriteKind::Delete), No(N::NotInsert)),
@@ -430,5 +445,47 @@ fn writable() {
         "",
     ] {
         assert!(!w(sql), "{sql}");
+    }
+}
+
+#[test]
+fn conflict_forms_show_what_a_batch_rewrites_and_cuts() {
+    use sluice_classifier::classify;
+    let sql = b"/* c */ REPLACE INTO t (a) VALUES (1) ;";
+    let c = classify(sql);
+    let s = c.batchable().unwrap();
+    assert!(s.is_replace() && s.acts_on_conflict());
+    assert_eq!(&sql[s.verb()], b"REPLACE");
+    assert_eq!(s.update_clause(), None);
+    assert_eq!(&sql[s.suffix_before_update()], b" ;");
+
+    let sql = b"INSERT INTO t (a) VALUES (1)  ON DUPLICATE KEY UPDATE a = VALUES(a) + 1 ; ";
+    let c = classify(sql);
+    let s = c.batchable().unwrap();
+    assert!(!s.is_replace() && s.acts_on_conflict());
+    assert_eq!(&sql[s.verb()], b"INSERT");
+    assert_eq!(
+        &sql[s.update_clause().unwrap()],
+        b"ON DUPLICATE KEY UPDATE a = VALUES(a) + 1"
+    );
+    assert_eq!(&sql[s.suffix_before_update()], b"  ");
+
+    let plain = classify(b"INSERT INTO t (a) VALUES (2)");
+    let plain = plain.batchable().unwrap();
+    assert!(!plain.acts_on_conflict());
+    // Each form is its own shape: rows of one never join a batch of another.
+    let replace = classify(b"REPLACE INTO t (a) VALUES (2)");
+    let upsert = classify(b"INSERT INTO t (a) VALUES (2) ON DUPLICATE KEY UPDATE a = 1");
+    let other_update = classify(b"INSERT INTO t (a) VALUES (2) ON DUPLICATE KEY UPDATE a = 2");
+    let keys = [
+        plain.shape_key(),
+        replace.batchable().unwrap().shape_key(),
+        upsert.batchable().unwrap().shape_key(),
+        other_update.batchable().unwrap().shape_key(),
+    ];
+    for (i, a) in keys.iter().enumerate() {
+        for b in &keys[i + 1..] {
+            assert_ne!(a, b);
+        }
     }
 }

@@ -208,13 +208,11 @@ async fn unsuitable_tables_and_insert_forms_are_never_batched() {
     let clients = (0..CLIENTS)
         .map(|i| {
             let forms = [
-                format!("REPLACE INTO f (tag, v) VALUES ('{i}-rep', 1)"),
-                format!("REPLACE INTO f (tag, v) VALUES ('{i}-rep', 2)"),
+                // REPLACE and ON DUPLICATE KEY UPDATE are batched now
+                // (batching_upserts.rs), but not an update clause that
+                // calls a stored function.
                 format!(
-                    "INSERT INTO f (tag, v) VALUES ('{i}-odku', 1) ON DUPLICATE KEY UPDATE v = v + 1"
-                ),
-                format!(
-                    "INSERT INTO f (tag, v) VALUES ('{i}-odku', 1) ON DUPLICATE KEY UPDATE v = v + 1"
+                    "INSERT INTO f (tag, v) VALUES ('{i}-odku', 1) ON DUPLICATE KEY UPDATE v = plus1(v)"
                 ),
                 format!("INSERT INTO f (tag, v) SELECT '{i}-sel', 5"),
                 format!("INSERT INTO f (tag, v) VALUES ('{i}-m1', 1), ('{i}-m2', 2)"),
@@ -241,17 +239,11 @@ async fn unsuitable_tables_and_insert_forms_are_never_batched() {
                 format!("INSERT INTO f (tag, v) VALUES ('{i}-ret', 1) RETURNING id, tag"),
             ];
             let mut client = Client::root("app");
-            for (n, sql) in forms.into_iter().enumerate() {
+            for sql in forms {
                 let returning = sql.contains("RETURNING");
                 let step = Step::text(sql);
                 client = client.step(if returning { step.ids(&[0]) } else { step });
                 client = client.step(Step::text("SELECT LAST_INSERT_ID(), ROW_COUNT()").ids(&[0]));
-                if n == 0 {
-                    // The next REPLACE deletes this row: name its id now.
-                    client = client.step(Step::labels(format!(
-                        "SELECT id, 'first {i}-rep' FROM f WHERE tag = '{i}-rep'"
-                    )));
-                }
             }
             client
                 .sql(format!(

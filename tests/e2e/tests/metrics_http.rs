@@ -26,6 +26,10 @@ async fn metrics_health_and_ready_follow_traffic() {
         .env("SLUICE_WRITEBATCH__INITIAL_DELAY_MS", "20")
         .env("SLUICE_WRITEBATCH__MIN_DELAY_MS", "20")
         .env("SLUICE_WRITEBATCH__MAX_DELAY_MS", "50")
+        // Any traffic is above the threshold: the delay grows once a
+        // window of 50 ms has closed under load.
+        .env("SLUICE_WRITEBATCH__WRITE_THRESHOLD", "1")
+        .env("SLUICE_WRITEBATCH__METRICS_INTERVAL_MS", "50")
         .start()
         .await;
     let port = sluice.metrics_port();
@@ -46,7 +50,7 @@ async fn metrics_health_and_ready_follow_traffic() {
         .await
         .unwrap();
     first
-        .query_drop("REPLACE INTO t (n) VALUES (1)")
+        .query_drop("INSERT INTO t (n) SELECT 1")
         .await
         .unwrap();
     let mut tasks = Vec::new();
@@ -86,10 +90,40 @@ async fn metrics_health_and_ready_follow_traffic() {
         "{after}"
     );
     assert!(sample(&after, "sluice_write_batch_size_count") >= 1.0);
-    assert!(sample(&after, "sluice_write_unbatched_total{reason=\"replace\"}") >= 1.0);
+    assert!(
+        sample(
+            &after,
+            "sluice_write_unbatched_total{reason=\"select_source\"}"
+        ) >= 1.0
+    );
     assert!(sample(&after, "sluice_commands_total{command=\"query\"}") >= 50.0);
     assert!(sample(&after, "sluice_client_connections_total") >= 17.0);
     assert!(sample(&after, "sluice_write_batch_latency_seconds_count") >= 2.0);
+    // What the dashboard draws moved with the traffic, buckets included.
+    let batches = sample(&after, "sluice_write_batches_total");
+    assert!(batches >= 1.0, "{after}");
+    assert_eq!(batches, sample(&after, "sluice_write_batch_size_count"));
+    let one_row_batches = sample(&after, "sluice_write_batch_size_bucket{le=\"1\"}");
+    assert!(one_row_batches < batches, "no batch had company: {after}");
+    for histogram in [
+        "sluice_write_batch_delay_seconds",
+        "sluice_write_batch_latency_seconds",
+    ] {
+        let rows = sample(&after, &format!("{histogram}_count"));
+        assert!(rows >= 2.0, "{histogram}: {after}");
+        // Every row waited at most the 50 ms delay: it is in a finite
+        // bucket under a second, not only in +Inf.
+        let under_a_second = sample(&after, &format!("{histogram}_bucket{{le=\"1\"}}"));
+        assert!(under_a_second >= 1.0, "{histogram}: {after}");
+    }
+    assert!(
+        sample(
+            &after,
+            "sluice_write_delay_adjustments_total{direction=\"up\"}"
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(sample(&after, "process_cpu_seconds_total") > 0.0, "{after}");
     let (code, _) = get(port, "/nope").await;
     assert_eq!(code, 404);
     sluice.assert_no_panic();

@@ -2,11 +2,14 @@
 //! what it turns into when it may (its batch key, its row bytes, whether
 //! the server generates its id). Every reason to refuse is counted.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_classifier::{auto_increment_source, Classification, IdSource, Kind, ValueForm};
+use sluice_classifier::{
+    auto_increment_source, BatchableInsert, Classification, IdSource, Kind, ValueForm,
+};
 use sluice_protocol::command::Command;
 use sluice_protocol::stmt::ExecuteParams;
 use sluice_protocol::CapabilityFlags;
@@ -84,13 +87,37 @@ pub(super) struct Candidate {
     pub(super) reports_skipped_rows: bool,
     /// The statement says `INSERT IGNORE` itself.
     pub(super) written_ignore: bool,
-    /// The text around the row, for the leader: ranges of `text`, the
-    /// text before the row split where `IGNORE ` would go.
+    /// The statement the candidate came from, and where its own text
+    /// goes in the batch.
     text: Text,
-    head: std::ops::Range<usize>,
-    tail: std::ops::Range<usize>,
-    suffix: std::ops::Range<usize>,
+    around: Around,
     pub(super) facts: Arc<TableFacts>,
+}
+
+/// The text around the row, as ranges of the statement's text.
+struct Around {
+    /// Up to where `IGNORE ` would go.
+    head: Range<usize>,
+    /// From there to the row.
+    tail: Range<usize>,
+    /// After the row, without an `ON DUPLICATE KEY UPDATE` clause: the
+    /// batch is an `INSERT IGNORE` whose skipped rows run their own
+    /// statement alone.
+    suffix: Range<usize>,
+    /// The `REPLACE` (within `head`) that the batch says as `INSERT`.
+    replace: Option<Range<usize>>,
+}
+
+impl Around {
+    fn of(insert: &BatchableInsert) -> Around {
+        let (head, tail) = insert.prefix_around_ignore();
+        Around {
+            head,
+            tail,
+            suffix: insert.suffix_before_update(),
+            replace: insert.is_replace().then(|| insert.verb()),
+        }
+    }
 }
 
 /// The statement text a candidate came from.
@@ -102,21 +129,46 @@ enum Text {
 }
 
 impl Candidate {
-    /// The text before the row (up to where `IGNORE ` would go, and from
-    /// there) and after it, in the statement the candidate came from.
-    pub(super) fn around_row<'a>(
-        &'a self,
-        statement: &'a Statement<'_>,
-    ) -> (&'a [u8], &'a [u8], &'a [u8]) {
-        let text = match &self.text {
+    fn text<'a>(&'a self, statement: &'a Statement<'_>) -> &'a [u8] {
+        match &self.text {
             Text::Query => statement.sql_text(),
             Text::Prepared(sql) => sql,
-        };
-        (
-            &text[self.head.clone()],
-            &text[self.tail.clone()],
-            &text[self.suffix.clone()],
-        )
+        }
+    }
+
+    /// Writes the statement's text before the row, as the batch says it:
+    /// `REPLACE` as `INSERT`, and `IGNORE` added when `ignore` is asked
+    /// and the statement does not say it already.
+    pub(super) fn write_head(&self, statement: &Statement<'_>, ignore: bool, out: &mut Vec<u8>) {
+        let text = self.text(statement);
+        let Around {
+            head,
+            tail,
+            replace,
+            ..
+        } = &self.around;
+        match replace {
+            Some(verb) => {
+                out.extend_from_slice(&text[head.start..verb.start]);
+                out.extend_from_slice(b"INSERT");
+                out.extend_from_slice(&text[verb.end..head.end]);
+            }
+            None => out.extend_from_slice(&text[head.clone()]),
+        }
+        if ignore && !self.written_ignore {
+            out.extend_from_slice(b"IGNORE ");
+        }
+        out.extend_from_slice(&text[tail.clone()]);
+    }
+
+    /// The statement's text after the row, as the batch says it.
+    pub(super) fn suffix<'a>(&'a self, statement: &'a Statement<'_>) -> &'a [u8] {
+        &self.text(statement)[self.around.suffix.clone()]
+    }
+
+    /// Bytes of the text around the row, for sizing the batch.
+    pub(super) fn text_len(&self) -> usize {
+        self.around.head.len() + self.around.tail.len() + self.around.suffix.len()
     }
 }
 
@@ -175,6 +227,24 @@ impl SessionBatching {
         };
         if !fingerprint.batchable {
             self.ctx.stats.unbatched(Decline::SessionSettings);
+            return Ok(None);
+        }
+        // The report is a result set from inside a compound statement,
+        // which the server sends only to a client that takes several.
+        let reports_skipped_rows = self.isolates_skipped_rows
+            && !fingerprint.oracle_syntax
+            && io
+                .caps
+                .flags
+                .contains(CapabilityFlags::CLIENT_MULTI_RESULTS);
+        // A row that meets an existing key must be skipped by the batch
+        // and run alone, which needs the report.
+        if insert.acts_on_conflict() && !reports_skipped_rows {
+            self.ctx.stats.unbatched(if insert.is_replace() {
+                Decline::Replace
+            } else {
+                Decline::OnDuplicateKeyUpdate
+            });
             return Ok(None);
         }
         let schema: &[u8] = match insert.schema() {
@@ -284,19 +354,10 @@ impl SessionBatching {
             row,
             generates_id,
             max_wait: hint.map(|ms| Duration::from_millis(u64::from(ms))),
-            // The report is a result set from inside a compound statement,
-            // which the server sends only to a client that takes several.
-            reports_skipped_rows: self.isolates_skipped_rows
-                && !fingerprint.oracle_syntax
-                && io
-                    .caps
-                    .flags
-                    .contains(CapabilityFlags::CLIENT_MULTI_RESULTS),
+            reports_skipped_rows,
             written_ignore: insert.is_ignore(),
             text: Text::of(source),
-            head: insert.prefix_around_ignore().0,
-            tail: insert.prefix_around_ignore().1,
-            suffix: insert.suffix(),
+            around: Around::of(insert),
             facts,
         }))
     }
@@ -334,9 +395,7 @@ impl Candidate {
             reports_skipped_rows,
             written_ignore: insert.is_ignore(),
             text: Text::of(&Source::Text(sql)),
-            head: insert.prefix_around_ignore().0,
-            tail: insert.prefix_around_ignore().1,
-            suffix: insert.suffix(),
+            around: Around::of(insert),
             facts: Arc::new(facts),
         }
     }

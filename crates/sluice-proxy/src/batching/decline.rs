@@ -40,6 +40,12 @@ pub enum Decline {
     Splice,
     /// A bound value could not be rendered as a literal.
     UnrenderableValue,
+    /// A `REPLACE`, and the server (before MariaDB 10.7) or the session
+    /// (`sql_mode = ORACLE`, no `CLIENT_MULTI_RESULTS`) cannot report
+    /// which rows a batch skipped.
+    Replace,
+    /// An `INSERT … ON DUPLICATE KEY UPDATE`, under the same conditions.
+    OnDuplicateKeyUpdate,
 }
 
 impl Decline {
@@ -61,6 +67,8 @@ impl Decline {
             Decline::UnsupportedParamType => "unsupported_param_type",
             Decline::Splice => "splice",
             Decline::UnrenderableValue => "unrenderable_value",
+            Decline::Replace => "replace",
+            Decline::OnDuplicateKeyUpdate => "on_duplicate_key_update",
         }
     }
 
@@ -81,6 +89,8 @@ impl Decline {
         Decline::UnsupportedParamType,
         Decline::Splice,
         Decline::UnrenderableValue,
+        Decline::Replace,
+        Decline::OnDuplicateKeyUpdate,
     ];
 }
 

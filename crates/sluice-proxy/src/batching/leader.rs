@@ -193,15 +193,10 @@ fn build_statement(
     others: &[Member],
     reporting: bool,
 ) -> Vec<u8> {
-    let (head, tail, suffix) = candidate.around_row(statement);
     let rows_len: usize =
         others.iter().map(|m| m.row.len() + 1).sum::<usize>() + candidate.row.len();
-    let mut sql = Vec::with_capacity(head.len() + tail.len() + rows_len + suffix.len() + 64);
-    sql.extend_from_slice(head);
-    if reporting && !candidate.written_ignore {
-        sql.extend_from_slice(b"IGNORE ");
-    }
-    sql.extend_from_slice(tail);
+    let mut sql = Vec::with_capacity(candidate.text_len() + rows_len + 64);
+    candidate.write_head(statement, reporting, &mut sql);
     sql.extend_from_slice(&candidate.row);
     for member in others {
         sql.push(b',');
@@ -213,7 +208,7 @@ fn build_statement(
         sql.extend_from_slice(b", LAST_INSERT_ID()");
         sql.push(b' ');
     }
-    sql.extend_from_slice(suffix);
+    sql.extend_from_slice(candidate.suffix(statement));
     sql
 }
 
