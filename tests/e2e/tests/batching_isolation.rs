@@ -23,6 +23,67 @@ const DUPLICATE_OF: &str = "existing";
 /// and a rollback.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_duplicate_in_a_batch_of_32_costs_a_handful_of_statements() {
+    let cost = one_bad_row_among_32(BadRow {
+        tag: DUPLICATE_OF,
+        code: 1062,
+        message: "Duplicate entry 'existing' for key 'tag'",
+    })
+    .await;
+    // The blocked row, the batch of 32 (or a few batches, should the
+    // clients straggle), and the duplicate alone; the one rollback is the
+    // holder's own.
+    assert!(
+        cost.inserts <= 6,
+        "{} INSERT statements for 33 rows with one duplicate: {cost:?}",
+        cost.inserts
+    );
+    assert_eq!(cost.rollbacks, 1, "no batch was rolled back: {cost:?}");
+}
+
+/// One row among 32 that fails in a way that is not a skipped row (a
+/// value too long for its column, which `IGNORE` would truncate): the
+/// batch is rolled back and halved, the good halves commit as batches, and
+/// only the bad row runs alone and gets 1406. About 2·log2 32 batch
+/// statements, where running every member alone costs 32.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_failing_row_in_a_batch_of_32_is_found_by_halving() {
+    let cost = one_bad_row_among_32(BadRow {
+        tag: "a value far too long for its forty-character column",
+        code: 1406,
+        message: "Data too long for column 'tag' at row 1",
+    })
+    .await;
+    // The blocked row, at most 11 batch statements (the budget for 32
+    // rows: 1 + 2 per level), the bad row alone, and room for clients
+    // that straggle into a second batch.
+    assert!(
+        cost.inserts <= 16,
+        "{} INSERT statements for 33 rows with one bad row: {cost:?}",
+        cost.inserts
+    );
+    assert!(
+        (2..=12).contains(&cost.rollbacks),
+        "the holder's and one per failed part: {cost:?}"
+    );
+}
+
+struct BadRow {
+    tag: &'static str,
+    code: u16,
+    message: &'static str,
+}
+
+#[derive(Debug)]
+struct Cost {
+    inserts: u64,
+    rollbacks: u64,
+}
+
+/// 32 clients send a row each, one of them `bad`, while a 33rd waits on a
+/// lock, so that the 32 leave as one batch. Every good row is stored once
+/// with the id its client was told; the bad row's client gets the server's
+/// own error. Returns the statements the server ran meanwhile.
+async fn one_bad_row_among_32(bad: BadRow) -> Cost {
     let db = MariaDb::start().await;
     db.sql(
         "CREATE DATABASE app; \
@@ -75,7 +136,7 @@ async fn one_duplicate_in_a_batch_of_32_costs_a_handful_of_statements() {
             let barrier = barrier.clone();
             tokio::spawn(async move {
                 let tag = if i == 7 {
-                    DUPLICATE_OF.to_string()
+                    bad.tag.to_string()
                 } else {
                     format!("row-{i}")
                 };
@@ -99,11 +160,10 @@ async fn one_duplicate_in_a_batch_of_32_costs_a_handful_of_statements() {
         if i == 7 {
             match result {
                 Err(Error::Server(e)) => {
-                    assert_eq!(e.code, 1062, "{e:?}");
-                    assert_eq!(e.state, "23000");
-                    assert_eq!(e.message, "Duplicate entry 'existing' for key 'tag'");
+                    assert_eq!(e.code, bad.code, "{e:?}");
+                    assert_eq!(e.message, bad.message);
                 }
-                other => panic!("the duplicate got {other:?}"),
+                other => panic!("the bad row got {other:?}"),
             }
             continue;
         }
@@ -125,17 +185,11 @@ async fn one_duplicate_in_a_batch_of_32_costs_a_handful_of_statements() {
         .unwrap();
     assert_eq!(count, CLIENTS as u64 - 1, "every other row once");
 
-    let inserts = delta.get("Com_insert").copied().unwrap_or(0);
-    let rollbacks = delta.get("Com_rollback").copied().unwrap_or(0);
-    // The blocked row, the batch of 32 (or a few batches, should the
-    // clients straggle), and the duplicate alone; the one rollback is the
-    // holder's own.
-    assert!(
-        inserts <= 6,
-        "{inserts} INSERT statements for 33 rows with one duplicate: {delta:?}"
-    );
-    assert_eq!(rollbacks, 1, "no batch was rolled back: {delta:?}");
     sluice.assert_no_panic();
+    Cost {
+        inserts: delta.get("Com_insert").copied().unwrap_or(0),
+        rollbacks: delta.get("Com_rollback").copied().unwrap_or(0),
+    }
 }
 
 fn scenario(setup: &str, clients: Vec<Client>, contents: &[&str]) -> Scenario {

@@ -17,14 +17,17 @@
 //! connection lost after the batch was sent and before the server's
 //! answer leaves the outcome unknown.
 
+use std::collections::VecDeque;
+
 use sluice_batch::BatchManager;
 use tracing::Instrument;
 
 use super::admission::Candidate;
+use super::halving;
 use super::key::BatchKey;
-use super::member::{Assignment, LeaderPicker, Member};
+use super::member::{Assignment, LeaderPicker, Member, MemberResult};
 use super::verdict::{
-    ids_of, members_told, previous_last_insert_id, verdict, Answers, Ending, Verdict,
+    ids_of, member_result, previous_last_insert_id, verdict, Answers, Ending, Verdict,
 };
 use super::SessionBatching;
 use crate::error::SessionError;
@@ -97,7 +100,11 @@ pub(super) async fn lead(
         .await
 }
 
-/// Runs the batch of `candidate` and `others` and tells every member.
+/// Runs the batch of `candidate` and `others` and tells every member. A
+/// batch that fails as a whole (anything but skipped rows) is halved, and
+/// each half run as a batch of its own, down to the rows that fail, which
+/// run alone: about 2·log2 N statements per bad row instead of N
+/// (`halving.rs` bounds how many).
 async fn lead_group(
     batching: &mut SessionBatching,
     io: &mut SessionIo<'_>,
@@ -106,78 +113,171 @@ async fn lead_group(
     others: Vec<Member>,
 ) -> Result<(), SessionError> {
     let ctx = batching.ctx.clone();
+    let rows = others.len() + 1;
     let mut in_flight = InFlight {
         manager: &ctx.manager,
         key: &candidate.key,
-        rows: others.len() + 1,
+        rows,
         committing: false,
     };
     tracing::debug!(
-        rows = others.len() + 1,
+        rows,
         members = ?others.iter().map(|m| m.conn_id).collect::<Vec<_>>(),
         "batch formed"
     );
-    let rows = others.len() + 1;
     let isolating = candidate.reports_skipped_rows;
-    let sql = build_statement(&candidate, statement, &others, isolating);
     let settle = if isolating { SETTLE_OR_REPORT } else { SETTLE };
-    let started = std::time::Instant::now();
     let returning = candidate.facts.auto_increment.is_some();
-    let run = run_batch(io, &sql, settle, returning, rows, &mut in_flight).await;
-    drop(in_flight);
-    tracing::debug!(
-        rows,
-        elapsed_us = started.elapsed().as_micros() as u64,
-        "batch ran"
-    );
-    let (ending, error) = match run {
-        BatchRun::Ended(ending) => (ending, None),
-        BatchRun::NotCommitted(e) => (Ending::NotCommitted, Some(e)),
-        BatchRun::Unknown(e) => (Ending::Unknown, Some(e)),
-    };
-    for (member, result) in others.into_iter().zip(members_told(&ending, rows - 1)) {
-        let _ = member.reply.send(Assignment::Done(result));
+    let mut parts: VecDeque<Vec<Slot>> = VecDeque::from([std::iter::once(Slot::Leader)
+        .chain(others.into_iter().map(Slot::Member))
+        .collect::<Vec<_>>()]);
+    let mut batches_left = halving::batch_budget(rows);
+    let mut own = None;
+    let mut before = LastInsertId::default();
+    let mut lost = None;
+    while let Some(part) = parts.pop_front() {
+        if lost.is_some() || part.len() < 2 || batches_left == 0 {
+            // Not run as a batch: each runs its own statement alone (the
+            // leader last, below, on this connection if it still works).
+            for slot in part {
+                match slot {
+                    Slot::Leader => own = Some(None),
+                    Slot::Member(member) => tell(member, MemberResult::RunAlone),
+                }
+            }
+            continue;
+        }
+        batches_left -= 1;
+        let part_rows = part.len();
+        let sql = build_statement(&candidate, statement, &part, isolating);
+        let started = std::time::Instant::now();
+        let run = run_batch(io, &sql, settle, returning, part_rows, &mut in_flight).await;
+        tracing::debug!(
+            rows = part_rows,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "batch ran"
+        );
+        let (ending, error) = match run {
+            BatchRun::Ended(ending) => (ending, None),
+            BatchRun::NotCommitted(e) => (Ending::NotCommitted, Some(e)),
+            BatchRun::Unknown(e) => (Ending::Unknown, Some(e)),
+        };
+        match ending {
+            Ending::Committed { ids, previous_id } => {
+                before.observe(previous_id);
+                let went_in = ids.iter().flatten().count();
+                if went_in > 0 {
+                    ctx.stats.on_batch(went_in, &candidate.facts.label);
+                    before.moved(returning);
+                }
+                for (slot, id) in part.into_iter().zip(ids) {
+                    match slot {
+                        Slot::Leader => own = Some(id),
+                        Slot::Member(member) => tell(member, member_result(id)),
+                    }
+                }
+            }
+            Ending::NotApplied { previous_id } => {
+                before.observe(previous_id);
+                ctx.stats.on_failure();
+                let (first, second) = halving::halves(part);
+                parts.push_front(second);
+                parts.push_front(first);
+            }
+            Ending::NotCommitted => {
+                // Nothing of this part was written, and the connection is
+                // unusable: its members run alone, the leader's session ends.
+                ctx.stats.on_failure();
+                for slot in part {
+                    if let Slot::Member(member) = slot {
+                        tell(member, MemberResult::RunAlone);
+                    }
+                }
+                let error = error.unwrap_or_else(|| unexpected("batch not committed"));
+                lost = Some((error, false));
+            }
+            Ending::Unknown => {
+                let error = error.unwrap_or_else(|| unexpected("batch outcome unknown"));
+                sluice_metrics::warn_throttled!(
+                    rows = part_rows,
+                    error = %error,
+                    "outcome of a batch unknown"
+                );
+                let mut leader_here = false;
+                for slot in part {
+                    ctx.stats.on_outcome_unknown();
+                    match slot {
+                        Slot::Leader => leader_here = true,
+                        Slot::Member(member) => tell(member, MemberResult::Unknown),
+                    }
+                }
+                lost = Some((error, leader_here));
+            }
+        }
     }
-    match (ending, error) {
-        (Ending::Committed { ids, previous_id }, _) => {
-            let went_in = ids.iter().flatten().count();
-            if went_in > 0 {
-                ctx.stats.on_batch(went_in, &candidate.facts.label);
-            }
-            match ids.first().copied().flatten() {
-                Some(own) => {
-                    let generated = candidate.generates_id.then_some(own);
-                    batching.answer_inserted(io, own, generated).await
-                }
-                None => {
-                    // The leader's own row was skipped.
-                    ctx.stats.on_isolated();
-                    batching.restore_last_insert_id(previous_id);
-                    batching.run_alone(io, statement).await
-                }
+    drop(in_flight);
+    match (own.flatten(), lost) {
+        (Some(id), lost) => {
+            let generated = candidate.generates_id.then_some(id);
+            let answered = batching.answer_inserted(io, id, generated).await;
+            match lost {
+                // The row went in with an earlier part; the connection is
+                // gone or out of step since: the session ends.
+                Some((error, _)) => Err(error),
+                None => answered,
             }
         }
-        (Ending::NotApplied { previous_id }, _) => {
-            ctx.stats.on_failure();
-            ctx.stats.on_isolated();
-            batching.restore_last_insert_id(previous_id);
-            batching.run_alone(io, statement).await
-        }
-        (Ending::NotCommitted, error) => {
-            ctx.stats.on_failure();
-            Err(error.unwrap_or_else(|| unexpected("batch not committed")))
-        }
-        (Ending::Unknown, error) => {
-            let error = error.unwrap_or_else(|| unexpected("batch outcome unknown"));
-            sluice_metrics::warn_throttled!(rows, error = %error, "outcome of a batch unknown");
-            for _ in 0..rows {
-                ctx.stats.on_outcome_unknown();
+        (None, Some((error, leader_unknown))) => {
+            if leader_unknown {
+                // The leader's client is told too, then the session ends:
+                // its server connection is gone or out of step.
+                let _ = batching.answer_unknown(io).await;
             }
-            // The leader's client is told too, then the session ends: its
-            // server connection is gone or out of step.
-            let _ = batching.answer_unknown(io).await;
             Err(error)
         }
+        (None, None) => {
+            // The leader's own row was skipped, or failed with its part.
+            ctx.stats.on_isolated();
+            batching.restore_last_insert_id(before.value());
+            batching.run_alone(io, statement).await
+        }
+    }
+}
+
+/// One row of a batch or of a part of it: the leader's own, or a member's.
+enum Slot {
+    Leader,
+    Member(Member),
+}
+
+fn tell(member: Member, result: MemberResult) {
+    // A member whose session is gone has no one to tell.
+    let _ = member.reply.send(Assignment::Done(result));
+}
+
+/// `LAST_INSERT_ID()` of the leader's connection before the first part
+/// that moved it, for the leader's own statement should it run alone.
+#[derive(Default)]
+struct LastInsertId {
+    value: Option<u64>,
+    moved: bool,
+}
+
+impl LastInsertId {
+    /// A part's `RETURNING` read the value before that part.
+    fn observe(&mut self, previous: Option<u64>) {
+        if !self.moved && self.value.is_none() {
+            self.value = previous;
+        }
+    }
+
+    /// A part committed rows with generated ids.
+    fn moved(&mut self, returning: bool) {
+        self.moved |= returning;
+    }
+
+    fn value(&self) -> Option<u64> {
+        self.value
     }
 }
 
@@ -190,17 +290,21 @@ async fn lead_group(
 fn build_statement(
     candidate: &Candidate,
     statement: &Statement<'_>,
-    others: &[Member],
+    part: &[Slot],
     reporting: bool,
 ) -> Vec<u8> {
-    let rows_len: usize =
-        others.iter().map(|m| m.row.len() + 1).sum::<usize>() + candidate.row.len();
+    let row = |slot: &'_ Slot| match slot {
+        Slot::Leader => candidate.row.clone(),
+        Slot::Member(member) => member.row.clone(),
+    };
+    let rows_len: usize = part.iter().map(|s| row(s).len() + 1).sum();
     let mut sql = Vec::with_capacity(candidate.text_len() + rows_len + 64);
     candidate.write_head(statement, reporting, &mut sql);
-    sql.extend_from_slice(&candidate.row);
-    for member in others {
-        sql.push(b',');
-        sql.extend_from_slice(&member.row);
+    for (i, slot) in part.iter().enumerate() {
+        if i > 0 {
+            sql.push(b',');
+        }
+        sql.extend_from_slice(&row(slot));
     }
     if let Some(column) = &candidate.facts.auto_increment {
         sql.extend_from_slice(b" RETURNING ");
@@ -293,7 +397,7 @@ async fn run_batch(
     match verdict(answers, returning, rows) {
         Verdict::Committed(ids) => BatchRun::Ended(Ending::Committed {
             ids: ids.into_iter().map(Some).collect(),
-            previous_id: None,
+            previous_id,
         }),
         Verdict::CommitSkipping(ids) => match commit_skipping(io, in_flight).await {
             Ok(QueryResult::Ok { .. }) => {

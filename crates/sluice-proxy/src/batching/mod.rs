@@ -11,7 +11,8 @@
 //! `admission` (may this statement join, and as what), `handler` (queue,
 //! wait, answer), `leader` (run a batch), `verdict` (what the server's
 //! answers mean, pure), `upkeep` (what a relayed statement changed),
-//! `skips` (rows the server skipped, pure), `owed` (effects a batched
+//! `skips` (rows the server skipped, pure), `halving` (a failed batch
+//! split in two, pure), `owed` (effects a batched
 //! member still has to see), `fingerprint` and
 //! `facts` (what is read from the server), `key`, `member`, `prepared`,
 //! `decline`, `stats`.
@@ -21,6 +22,7 @@ mod context;
 mod decline;
 mod facts;
 mod fingerprint;
+mod halving;
 mod handler;
 mod key;
 mod leader;

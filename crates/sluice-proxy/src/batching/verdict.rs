@@ -151,21 +151,12 @@ pub(super) enum Ending {
     Unknown,
 }
 
-/// What the members other than the leader are told, in the order they
-/// were handed over (the leader's row is the first of `Committed`).
-pub(super) fn members_told(ending: &Ending, others: usize) -> Vec<MemberResult> {
-    match ending {
-        Ending::Committed { ids, .. } => ids
-            .iter()
-            .skip(1)
-            .take(others)
-            .map(|id| match *id {
-                Some(insert_id) => MemberResult::Inserted { insert_id },
-                None => MemberResult::RunAlone,
-            })
-            .collect(),
-        Ending::NotApplied { .. } | Ending::NotCommitted => vec![MemberResult::RunAlone; others],
-        Ending::Unknown => vec![MemberResult::Unknown; others],
+/// What a member whose row was in a committed batch is told: its id, or
+/// to run alone when the server skipped its row.
+pub(super) fn member_result(id: Option<u64>) -> MemberResult {
+    match id {
+        Some(insert_id) => MemberResult::Inserted { insert_id },
+        None => MemberResult::RunAlone,
     }
 }
 
@@ -345,40 +336,11 @@ mod tests {
 
     #[test]
     fn members_are_told_their_own_ids_or_to_run_alone() {
-        let committed = Ending::Committed {
-            ids: vec![Some(10), Some(11), Some(12)],
-            previous_id: None,
-        };
         assert_eq!(
-            members_told(&committed, 2),
-            vec![
-                MemberResult::Inserted { insert_id: 11 },
-                MemberResult::Inserted { insert_id: 12 }
-            ]
+            member_result(Some(11)),
+            MemberResult::Inserted { insert_id: 11 }
         );
-        let skipping = Ending::Committed {
-            ids: vec![None, Some(11), None],
-            previous_id: Some(4),
-        };
-        assert_eq!(
-            members_told(&skipping, 2),
-            vec![
-                MemberResult::Inserted { insert_id: 11 },
-                MemberResult::RunAlone
-            ]
-        );
-        assert_eq!(
-            members_told(&Ending::NotApplied { previous_id: None }, 2),
-            vec![MemberResult::RunAlone; 2]
-        );
-        assert_eq!(
-            members_told(&Ending::NotCommitted, 1),
-            vec![MemberResult::RunAlone]
-        );
-        assert_eq!(
-            members_told(&Ending::Unknown, 3),
-            vec![MemberResult::Unknown; 3]
-        );
+        assert_eq!(member_result(None), MemberResult::RunAlone);
     }
 
     #[test]

@@ -32,6 +32,10 @@ const OPENED: &str = "0700000100000003000000";
 const RETURNED_2_3_4: &str = "0100000101210000020364656605636170646201740174026964026964\
     0c3f000b00000003034200000005000003fe0000030002000004013202000005013302000006013405000007\
     fe00000300";
+/// `INSERT INTO t (v) VALUES (2),(3) RETURNING `id``: ids 3, 4 (the
+/// packets of [`RETURNED_2_3_4`] without its first row).
+const RETURNED_3_4: &str = "01000001012100000203646566056361706462017401740269640269640c3f000b\
+    00000003034200000005000003fe0000030002000004013302000005013405000006fe00000300";
 /// The settling statement, when it commits.
 const COMMITTED: &str = "0700000100000002000000";
 /// `… VALUES (4),(100),(5) RETURNING `id`` where 100 is taken: one row,
@@ -229,8 +233,61 @@ async fn a_committed_batch_gives_every_member_its_own_id() {
 }
 
 #[tokio::test]
-async fn a_row_that_fails_rolls_the_batch_back_and_everyone_runs_alone() {
+async fn a_batch_that_fails_is_halved_down_to_the_row_that_fails() {
+    // The batch (1),(2),(3) fails as a whole on a server that cannot name
+    // the row. Its halves: the leader's row alone, and (2),(3) as a batch,
+    // which commits; the leader's own statement then runs alone.
     let server = [
+        hex(OPENED),
+        hex(DUPLICATE_MIDWAY),
+        hex(ROLLED_BACK),
+        hex(OPENED),
+        hex(RETURNED_3_4),
+        hex(COMMITTED),
+        hex(ALONE_OK),
+    ]
+    .concat();
+    let run = run(Some(&server), 2, WITHOUT_ROW_NUMBERS).await;
+    run.result.unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(sent.len(), 7, "{sent:?}");
+    assert_eq!(
+        sent[1],
+        "INSERT INTO t (v) VALUES (1),(2),(3) RETURNING `id`, LAST_INSERT_ID() "
+    );
+    assert_eq!(sent[3], "START TRANSACTION");
+    assert_eq!(
+        sent[4],
+        "INSERT INTO t (v) VALUES (2),(3) RETURNING `id`, LAST_INSERT_ID() "
+    );
+    assert_eq!(
+        sent[6], "INSERT INTO t (v) VALUES (1)",
+        "the leader's own text, last"
+    );
+    assert_eq!(
+        run.members,
+        [
+            Some(MemberResult::Inserted { insert_id: 3 }),
+            Some(MemberResult::Inserted { insert_id: 4 })
+        ]
+    );
+    // The leader's client gets the server's own answer, byte for byte.
+    assert_eq!(run.client_got, hex(ALONE_OK));
+    assert_eq!(run.snapshot.batches, 1);
+    assert_eq!(run.snapshot.rows_batched, 2);
+    assert_eq!(run.snapshot.batch_failures, 1);
+    assert_eq!(run.snapshot.isolated_rows, 1, "the leader's");
+}
+
+#[tokio::test]
+async fn halves_that_fail_again_end_with_their_members_alone() {
+    // (1),(2),(3) fails; (2),(3) fails too (the server hangs up on the
+    // leader's statement afterwards, which is enough here): (2) and (3)
+    // are single rows and run alone.
+    let server = [
+        hex(OPENED),
+        hex(DUPLICATE_MIDWAY),
+        hex(ROLLED_BACK),
         hex(OPENED),
         hex(DUPLICATE_MIDWAY),
         hex(ROLLED_BACK),
@@ -239,21 +296,11 @@ async fn a_row_that_fails_rolls_the_batch_back_and_everyone_runs_alone() {
     .concat();
     let run = run(Some(&server), 2, WITHOUT_ROW_NUMBERS).await;
     run.result.unwrap();
-    let sent = queries(&run.server_got);
-    assert_eq!(sent.len(), 4);
-    assert_eq!(
-        sent[3], "INSERT INTO t (v) VALUES (1)",
-        "the leader's own text"
-    );
+    assert_eq!(queries(&run.server_got).len(), 7);
     assert_eq!(run.members, [Some(MemberResult::RunAlone); 2]);
-    // The leader's client gets the server's own answer, byte for byte.
     assert_eq!(run.client_got, hex(ALONE_OK));
     assert_eq!(run.snapshot.batches, 0);
-    assert_eq!(run.snapshot.batch_failures, 1);
-    assert_eq!(
-        run.snapshot.isolated_rows, 1,
-        "the leader's; members count their own"
-    );
+    assert_eq!(run.snapshot.batch_failures, 2);
 }
 
 #[tokio::test]
