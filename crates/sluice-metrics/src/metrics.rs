@@ -74,7 +74,7 @@ struct Inner {
     delay_up: IntCounter,
     delay_down: IntCounter,
     batch_failures: IntCounter,
-    isolated_rows: IntCounter,
+    isolated_rows: StaticCounters,
     outcome_unknown: IntCounter,
     client_connections: IntGauge,
     client_connections_total: IntCounter,
@@ -256,9 +256,13 @@ impl Metrics {
             "Batch statements that failed as a whole and were rolled back (their rows \
              then run alone).",
         )?;
-        let isolated_rows = f.counter(
+        let isolated_rows = f.counter_vec(
             "sluice_write_isolated_rows_total",
-            "Rows re-run on their own after their batch failed, to give each its own result.",
+            "Rows that ran their own statement alone after their batch, by reason: the \
+             batch skipped them (duplicate_key, foreign_key, check_constraint, \
+             no_partition), it failed as a whole and halving left them alone \
+             (batch_failed), or it could not be sent (not_sent).",
+            "reason",
         )?;
         let outcome_unknown = f.counter(
             "sluice_write_outcome_unknown_total",
@@ -316,7 +320,7 @@ impl Metrics {
             delay_up: adjustments.with_label_values(&["up"]),
             delay_down: adjustments.with_label_values(&["down"]),
             batch_failures,
-            isolated_rows,
+            isolated_rows: StaticCounters::new(isolated_rows),
             outcome_unknown,
             client_connections,
             client_connections_total,
@@ -392,9 +396,17 @@ impl Metrics {
         self.inner.batch_failures.inc();
     }
 
-    /// A row was re-run alone after its batch failed.
-    pub fn row_isolated(&self) {
-        self.inner.isolated_rows.inc();
+    /// A row ran its own statement alone after its batch, for `reason`.
+    pub fn row_isolated(&self, reason: &'static str) {
+        self.inner.isolated_rows.inc(reason);
+    }
+
+    /// Makes each of `reasons` appear at 0 in
+    /// `sluice_write_isolated_rows_total` before it is first counted.
+    pub fn preset_isolation_reasons(&self, reasons: &[&'static str]) {
+        for reason in reasons {
+            self.inner.isolated_rows.preset(reason);
+        }
     }
 
     /// A row's outcome could not be determined.
@@ -464,7 +476,7 @@ impl Metrics {
             batches,
             rows_batched,
             average_batch_size,
-            isolated_rows: m.isolated_rows.get(),
+            isolated_rows: m.isolated_rows.counted().iter().map(|(_, n)| n).sum(),
             outcome_unknown: m.outcome_unknown.get(),
             batch_failures: m.batch_failures.get(),
             delay_up: m.delay_up.get(),

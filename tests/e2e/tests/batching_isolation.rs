@@ -38,6 +38,11 @@ async fn one_duplicate_in_a_batch_of_32_costs_a_handful_of_statements() {
         cost.inserts
     );
     assert_eq!(cost.rollbacks, 1, "no batch was rolled back: {cost:?}");
+    assert_eq!(
+        (cost.isolated_duplicate_key, cost.isolated_batch_failed),
+        (1, 0),
+        "{cost:?}"
+    );
 }
 
 /// One row among 32 that fails in a way that is not a skipped row (a
@@ -65,6 +70,10 @@ async fn one_failing_row_in_a_batch_of_32_is_found_by_halving() {
         (2..=12).contains(&cost.rollbacks),
         "the holder's and one per failed part: {cost:?}"
     );
+    // The bad row, and the row that shared its last part of two (a part
+    // of one row runs alone).
+    assert_eq!(cost.isolated_duplicate_key, 0, "{cost:?}");
+    assert!((1..=2).contains(&cost.isolated_batch_failed), "{cost:?}");
 }
 
 struct BadRow {
@@ -77,6 +86,9 @@ struct BadRow {
 struct Cost {
     inserts: u64,
     rollbacks: u64,
+    /// `sluice_write_isolated_rows_total` by reason.
+    isolated_duplicate_key: u64,
+    isolated_batch_failed: u64,
 }
 
 /// 32 clients send a row each, one of them `bad`, while a 33rd waits on a
@@ -186,9 +198,20 @@ async fn one_bad_row_among_32(bad: BadRow) -> Cost {
     assert_eq!(count, CLIENTS as u64 - 1, "every other row once");
 
     sluice.assert_no_panic();
+    let (_, metrics) = sluice_e2e::http::get(sluice.metrics_port(), "/metrics").await;
+    let isolated = |reason: &str| -> u64 {
+        let series = format!("sluice_write_isolated_rows_total{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
     Cost {
         inserts: delta.get("Com_insert").copied().unwrap_or(0),
         rollbacks: delta.get("Com_rollback").copied().unwrap_or(0),
+        isolated_duplicate_key: isolated("duplicate_key"),
+        isolated_batch_failed: isolated("batch_failed"),
     }
 }
 

@@ -33,7 +33,7 @@ fn record_one_of_each(m: &Metrics) -> ClientGuard {
     m.set_current_delay(Duration::from_millis(3));
     m.set_ops_per_second(1500.0);
     m.batch_failed();
-    m.row_isolated();
+    m.row_isolated("duplicate_key");
     m.outcome_unknown();
     m.command("query");
     m.compressed_session();
@@ -186,5 +186,33 @@ fn backend_up_is_zero_or_one() -> Result<(), MetricsError> {
     assert_eq!(value_of(&m.render(), "sluice_backend_up"), Some(1.0));
     m.set_backend_up(false);
     assert_eq!(value_of(&m.render(), "sluice_backend_up"), Some(0.0));
+    Ok(())
+}
+
+#[test]
+fn isolated_rows_count_by_reason_and_in_total() -> Result<(), MetricsError> {
+    let m = Metrics::new()?;
+    m.preset_isolation_reasons(&["duplicate_key", "batch_failed"]);
+    let text = m.render();
+    assert_eq!(
+        value_of(
+            &text,
+            "sluice_write_isolated_rows_total{reason=\"batch_failed\"}"
+        ),
+        Some(0.0),
+        "preset reasons start at 0"
+    );
+    m.row_isolated("duplicate_key");
+    m.row_isolated("duplicate_key");
+    m.row_isolated("batch_failed");
+    let text = m.render();
+    assert_eq!(
+        value_of(
+            &text,
+            "sluice_write_isolated_rows_total{reason=\"duplicate_key\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(m.snapshot().isolated_rows, 3);
     Ok(())
 }

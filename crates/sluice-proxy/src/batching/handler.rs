@@ -171,8 +171,8 @@ impl SessionBatching {
                 let generated = candidate.generates_id.then_some(insert_id);
                 self.answer_inserted(io, insert_id, generated).await?;
             }
-            Ok(Assignment::Done(MemberResult::RunAlone)) => {
-                self.ctx.stats.on_isolated();
+            Ok(Assignment::Done(MemberResult::RunAlone(why))) => {
+                self.ctx.stats.on_isolated(why);
                 self.run_alone(io, statement).await?;
             }
             Ok(Assignment::Done(MemberResult::Unknown)) => {

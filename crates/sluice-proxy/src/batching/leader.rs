@@ -25,7 +25,8 @@ use tracing::Instrument;
 use super::admission::Candidate;
 use super::halving;
 use super::key::BatchKey;
-use super::member::{Assignment, LeaderPicker, Member, MemberResult};
+use super::member::{Assignment, Isolation, LeaderPicker, Member, MemberResult};
+use super::skips::RowFate;
 use super::verdict::{
     ids_of, member_result, previous_last_insert_id, verdict, Answers, Ending, Verdict,
 };
@@ -139,10 +140,15 @@ async fn lead_group(
         if lost.is_some() || part.len() < 2 || batches_left == 0 {
             // Not run as a batch: each runs its own statement alone (the
             // leader last, below, on this connection if it still works).
+            let why = if lost.is_some() {
+                Isolation::NotSent
+            } else {
+                Isolation::BatchFailed
+            };
             for slot in part {
                 match slot {
-                    Slot::Leader => own = Some(None),
-                    Slot::Member(member) => tell(member, MemberResult::RunAlone),
+                    Slot::Leader => own = Some(MemberResult::RunAlone(why)),
+                    Slot::Member(member) => tell(member, MemberResult::RunAlone(why)),
                 }
             }
             continue;
@@ -163,17 +169,17 @@ async fn lead_group(
             BatchRun::Unknown(e) => (Ending::Unknown, Some(e)),
         };
         match ending {
-            Ending::Committed { ids, previous_id } => {
+            Ending::Committed { rows, previous_id } => {
                 before.observe(previous_id);
-                let went_in = ids.iter().flatten().count();
+                let went_in = rows.iter().filter_map(|r| r.id()).count();
                 if went_in > 0 {
                     ctx.stats.on_batch(went_in, &candidate.facts.label);
                     before.moved(returning);
                 }
-                for (slot, id) in part.into_iter().zip(ids) {
+                for (slot, row) in part.into_iter().zip(rows) {
                     match slot {
-                        Slot::Leader => own = Some(id),
-                        Slot::Member(member) => tell(member, member_result(id)),
+                        Slot::Leader => own = Some(member_result(row)),
+                        Slot::Member(member) => tell(member, member_result(row)),
                     }
                 }
             }
@@ -190,7 +196,7 @@ async fn lead_group(
                 ctx.stats.on_failure();
                 for slot in part {
                     if let Slot::Member(member) = slot {
-                        tell(member, MemberResult::RunAlone);
+                        tell(member, MemberResult::RunAlone(Isolation::NotSent));
                     }
                 }
                 let error = error.unwrap_or_else(|| unexpected("batch not committed"));
@@ -216,8 +222,8 @@ async fn lead_group(
         }
     }
     drop(in_flight);
-    match (own.flatten(), lost) {
-        (Some(id), lost) => {
+    match (own, lost) {
+        (Some(MemberResult::Inserted { insert_id: id }), lost) => {
             let generated = candidate.generates_id.then_some(id);
             let answered = batching.answer_inserted(io, id, generated).await;
             match lost {
@@ -227,7 +233,7 @@ async fn lead_group(
                 None => answered,
             }
         }
-        (None, Some((error, leader_unknown))) => {
+        (_, Some((error, leader_unknown))) => {
             if leader_unknown {
                 // The leader's client is told too, then the session ends:
                 // its server connection is gone or out of step.
@@ -235,9 +241,13 @@ async fn lead_group(
             }
             Err(error)
         }
-        (None, None) => {
+        (own, None) => {
             // The leader's own row was skipped, or failed with its part.
-            ctx.stats.on_isolated();
+            let why = match own {
+                Some(MemberResult::RunAlone(why)) => why,
+                _ => Isolation::BatchFailed,
+            };
+            ctx.stats.on_isolated(why);
             batching.restore_last_insert_id(before.value());
             batching.run_alone(io, statement).await
         }
@@ -396,14 +406,17 @@ async fn run_batch(
     let previous_id = previous_last_insert_id(answers.insert);
     match verdict(answers, returning, rows) {
         Verdict::Committed(ids) => BatchRun::Ended(Ending::Committed {
-            ids: ids.into_iter().map(Some).collect(),
+            rows: ids.into_iter().map(RowFate::Inserted).collect(),
             previous_id,
         }),
-        Verdict::CommitSkipping(ids) => match commit_skipping(io, in_flight).await {
+        Verdict::CommitSkipping(fates) => match commit_skipping(io, in_flight).await {
             Ok(QueryResult::Ok { .. }) => {
-                let skipped = ids.iter().filter(|id| id.is_none()).count();
+                let skipped = fates.iter().filter(|f| f.id().is_none()).count();
                 tracing::debug!(rows, skipped, "batch committed without its skipped rows");
-                BatchRun::Ended(Ending::Committed { ids, previous_id })
+                BatchRun::Ended(Ending::Committed {
+                    rows: fates,
+                    previous_id,
+                })
             }
             // A commit refused (a Galera certification conflict, say).
             Ok(_) => roll_back(io, "commit failed", previous_id).await,

@@ -33,12 +33,48 @@ pub(crate) enum MemberResult {
     /// Inserted as part of a batch; the id the server assigned or the
     /// explicit id (0 for a table without AUTO_INCREMENT).
     Inserted { insert_id: u64 },
-    /// The batch did not apply; run the statement alone on your own
+    /// Your row is not in the batch; run the statement alone on your own
     /// connection to get its own result.
-    RunAlone,
+    RunAlone(Isolation),
     /// The leader lost its connection while committing: nobody knows
     /// whether the rows were written.
     Unknown,
+}
+
+/// Why a row ran its own statement alone after its batch: the `reason`
+/// label of `sluice_write_isolated_rows_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// The batch skipped the row, with this error (`skips.rs`).
+    Skipped(u16),
+    /// Its batch failed as a whole, and halving left the row alone.
+    BatchFailed,
+    /// The leader's connection failed before its batch was sent.
+    NotSent,
+}
+
+impl Isolation {
+    /// Every label, to show each at 0 from the start.
+    pub(crate) const LABELS: &'static [&'static str] = &[
+        "duplicate_key",
+        "foreign_key",
+        "check_constraint",
+        "no_partition",
+        "batch_failed",
+        "not_sent",
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Isolation::Skipped(1062) => "duplicate_key",
+            Isolation::Skipped(1452) => "foreign_key",
+            Isolation::Skipped(4025) => "check_constraint",
+            Isolation::Skipped(1526) => "no_partition",
+            // skips.rs commits no other skipped row.
+            Isolation::Skipped(_) | Isolation::BatchFailed => "batch_failed",
+            Isolation::NotSent => "not_sent",
+        }
+    }
 }
 
 /// Hands each ready group to one of its members, preferring one whose row
@@ -64,6 +100,31 @@ impl Dispatcher<BatchKey, Member> for LeaderPicker {
                 Err(Assignment::Lead(rest)) => members = rest,
                 Err(Assignment::Done(_)) => return,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_isolation_has_a_listed_label() {
+        for isolation in [
+            Isolation::Skipped(1062),
+            Isolation::Skipped(1452),
+            Isolation::Skipped(4025),
+            Isolation::Skipped(1526),
+            Isolation::BatchFailed,
+            Isolation::NotSent,
+        ] {
+            assert!(
+                Isolation::LABELS.contains(&isolation.label()),
+                "{isolation:?}"
+            );
+        }
+        for errno in super::super::skips::SKIPPING_ERRORS {
+            assert_ne!(Isolation::Skipped(errno).label(), "batch_failed", "{errno}");
         }
     }
 }

@@ -15,10 +15,32 @@ use crate::internal::QueryResult;
 /// referenced row, CHECK constraint failed, no partition for the value.
 pub(super) const SKIPPING_ERRORS: [u16; 4] = [1062, 1452, 4025, 1526];
 
-/// Which of the batch's `rows` rows the server skipped, from the report
-/// (one row: `@@warning_count`, the conditions kept, and `errno:row …`),
-/// or why the batch cannot be committed as it stands.
-pub(super) fn skipped_rows(report: &QueryResult, rows: usize) -> Result<Vec<bool>, &'static str> {
+/// What became of one row of a batch that commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RowFate {
+    /// In, with this id (0 for a table without AUTO_INCREMENT).
+    Inserted(u64),
+    /// Skipped by the server with this error; its member runs alone.
+    Skipped(u16),
+}
+
+impl RowFate {
+    pub(super) fn id(self) -> Option<u64> {
+        match self {
+            RowFate::Inserted(id) => Some(id),
+            RowFate::Skipped(_) => None,
+        }
+    }
+}
+
+/// For each of the batch's `rows` rows, the error the server skipped it
+/// with (`None`: not skipped), from the report (one row:
+/// `@@warning_count`, the conditions kept, and `errno:row …`), or why the
+/// batch cannot be committed as it stands.
+pub(super) fn skipped_rows(
+    report: &QueryResult,
+    rows: usize,
+) -> Result<Vec<Option<u16>>, &'static str> {
     let QueryResult::Rows { rows: lines, .. } = report else {
         return Err("no report of the INSERT's conditions");
     };
@@ -37,7 +59,7 @@ pub(super) fn skipped_rows(report: &QueryResult, rows: usize) -> Result<Vec<bool
         // More conditions than `max_error_count` keeps: some rows unnamed.
         return Err("more conditions than the server keeps");
     }
-    let mut skipped = vec![false; rows];
+    let mut skipped = vec![None; rows];
     let mut conditions = 0usize;
     for condition in list.split_ascii_whitespace() {
         conditions += 1;
@@ -53,10 +75,10 @@ pub(super) fn skipped_rows(report: &QueryResult, rows: usize) -> Result<Vec<bool
             .checked_sub(1)
             .and_then(|i| skipped.get_mut(i))
             .ok_or("a condition names no row of the batch")?;
-        if *slot {
+        if slot.is_some() {
             return Err("two conditions name one row");
         }
-        *slot = true;
+        *slot = Some(errno);
     }
     if kept.parse::<usize>() != Ok(conditions) {
         return Err("report of the INSERT's conditions unreadable");
@@ -64,15 +86,15 @@ pub(super) fn skipped_rows(report: &QueryResult, rows: usize) -> Result<Vec<bool
     Ok(skipped)
 }
 
-/// Each row's insert id (`None` for a skipped row; 0 for every row of a
-/// table without AUTO_INCREMENT), or `None` when the INSERT's result does
-/// not match the rows that were not skipped.
+/// Each row's fate: its insert id (0 for every row of a table without
+/// AUTO_INCREMENT), or the error it was skipped with; `None` when the
+/// INSERT's result does not match the rows that were not skipped.
 pub(super) fn ids_with_skips(
     insert: &QueryResult,
     returning: bool,
-    skipped: &[bool],
-) -> Option<Vec<Option<u64>>> {
-    let went_in = skipped.iter().filter(|s| !**s).count();
+    skipped: &[Option<u16>],
+) -> Option<Vec<RowFate>> {
+    let went_in = skipped.iter().filter(|s| s.is_none()).count();
     let ids: Vec<u64> = match insert {
         QueryResult::Rows { rows, .. } if returning && rows.len() == went_in => rows
             .iter()
@@ -91,12 +113,13 @@ pub(super) fn ids_with_skips(
         _ => return None,
     };
     let mut ids = ids.into_iter();
-    Some(
-        skipped
-            .iter()
-            .map(|&s| if s { None } else { ids.next() })
-            .collect(),
-    )
+    skipped
+        .iter()
+        .map(|&s| match s {
+            Some(errno) => Some(RowFate::Skipped(errno)),
+            None => ids.next().map(RowFate::Inserted),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -139,9 +162,19 @@ mod tests {
         let seen = report("4", "4", "1062:2 1452:3 4025:4 1062:6 ");
         assert_eq!(
             skipped_rows(&seen, 6),
-            Ok(vec![false, true, true, true, false, true])
+            Ok(vec![
+                None,
+                Some(1062),
+                Some(1452),
+                Some(4025),
+                None,
+                Some(1062)
+            ])
         );
-        assert_eq!(skipped_rows(&report("1", "1", "1526:1"), 1), Ok(vec![true]));
+        assert_eq!(
+            skipped_rows(&report("1", "1", "1526:1"), 1),
+            Ok(vec![Some(1526)])
+        );
         for (case, want) in [
             (
                 report("2", "2", "1062:2 1265:3"),
@@ -197,19 +230,25 @@ mod tests {
 
     #[test]
     fn ids_go_to_the_rows_that_went_in_in_order() {
-        let skipped = [false, true, false, true];
+        use RowFate::{Inserted, Skipped};
+        let skipped = [None, Some(1062), None, Some(1452)];
         let insert = returned(&[("15", "777"), ("16", "777")]);
         assert_eq!(
             ids_with_skips(&insert, true, &skipped),
-            Some(vec![Some(15), None, Some(16), None])
+            Some(vec![
+                Inserted(15),
+                Skipped(1062),
+                Inserted(16),
+                Skipped(1452)
+            ])
         );
         // Every row skipped: nothing returned.
         assert_eq!(
-            ids_with_skips(&returned(&[]), true, &[true, true]),
-            Some(vec![None, None])
+            ids_with_skips(&returned(&[]), true, &[Some(1062), Some(1062)]),
+            Some(vec![Skipped(1062), Skipped(1062)])
         );
         // Rows and skips that disagree: the batch cannot be read.
-        assert_eq!(ids_with_skips(&insert, true, &[false, true]), None);
+        assert_eq!(ids_with_skips(&insert, true, &[None, Some(1062)]), None);
         let plain = QueryResult::Ok {
             affected_rows: 2,
             last_insert_id: 0,
@@ -218,9 +257,9 @@ mod tests {
         };
         assert_eq!(
             ids_with_skips(&plain, false, &skipped),
-            Some(vec![Some(0), None, Some(0), None])
+            Some(vec![Inserted(0), Skipped(1062), Inserted(0), Skipped(1452)])
         );
-        assert_eq!(ids_with_skips(&plain, false, &[false; 4]), None);
+        assert_eq!(ids_with_skips(&plain, false, &[None; 4]), None);
         assert_eq!(ids_with_skips(&plain, true, &skipped), None);
     }
 }

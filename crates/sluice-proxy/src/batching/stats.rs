@@ -3,6 +3,7 @@
 use sluice_batch::core::Adjustment;
 
 use super::decline::Decline;
+use super::member::Isolation;
 
 /// What batching counts, recorded in the one set of counters the
 /// Prometheus registry holds; `SHOW SLUICE STATUS` reads them back from
@@ -13,6 +14,7 @@ pub struct BatchStats {
 
 impl BatchStats {
     pub(crate) fn new(metrics: sluice_metrics::Metrics) -> BatchStats {
+        metrics.preset_isolation_reasons(Isolation::LABELS);
         BatchStats { metrics }
     }
 
@@ -32,8 +34,8 @@ impl BatchStats {
         self.metrics.batch_failed();
     }
 
-    pub(crate) fn on_isolated(&self) {
-        self.metrics.row_isolated();
+    pub(crate) fn on_isolated(&self, why: Isolation) {
+        self.metrics.row_isolated(why.label());
     }
 
     pub(crate) fn on_outcome_unknown(&self) {

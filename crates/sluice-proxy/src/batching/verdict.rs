@@ -2,8 +2,8 @@
 //! what each member is told: pure functions, so every combination of
 //! answers has a unit test. `leader.rs` does the I/O around them.
 
-use super::member::MemberResult;
-use super::skips::{ids_with_skips, skipped_rows};
+use super::member::{Isolation, MemberResult};
+use super::skips::{ids_with_skips, skipped_rows, RowFate};
 use crate::internal::QueryResult;
 
 /// What the settling `IF`'s rollback branch raises: ER_SIGNAL_EXCEPTION
@@ -28,8 +28,8 @@ pub(super) enum Verdict {
     Committed(Vec<u64>),
     /// The INSERT skipped some rows (duplicate key, …) and put in the
     /// others; the transaction is open: commit it, then the skipped rows'
-    /// members run alone. One id per row, `None` for a skipped row.
-    CommitSkipping(Vec<Option<u64>>),
+    /// members run alone.
+    CommitSkipping(Vec<RowFate>),
     /// Rolled back, or never applied: everyone runs alone.
     NotApplied(&'static str),
     /// The settling statement failed some other way (a Galera
@@ -134,10 +134,10 @@ pub(super) fn ids_of(insert: &QueryResult, returning: bool, rows: usize) -> Opti
 /// verdict (a rollback that itself failed leaves the rows not committed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Ending {
-    /// One id per row, `None` for a row the server skipped (its member
-    /// runs alone); `LAST_INSERT_ID()` before the batch, when known.
+    /// What became of each row (a skipped row's member runs alone);
+    /// `LAST_INSERT_ID()` before the batch, when known.
     Committed {
-        ids: Vec<Option<u64>>,
+        rows: Vec<RowFate>,
         previous_id: Option<u64>,
     },
     /// Nothing was written: everyone runs their own statement alone. The
@@ -153,10 +153,10 @@ pub(super) enum Ending {
 
 /// What a member whose row was in a committed batch is told: its id, or
 /// to run alone when the server skipped its row.
-pub(super) fn member_result(id: Option<u64>) -> MemberResult {
-    match id {
-        Some(insert_id) => MemberResult::Inserted { insert_id },
-        None => MemberResult::RunAlone,
+pub(super) fn member_result(row: RowFate) -> MemberResult {
+    match row {
+        RowFate::Inserted(insert_id) => MemberResult::Inserted { insert_id },
+        RowFate::Skipped(errno) => MemberResult::RunAlone(Isolation::Skipped(errno)),
     }
 }
 
@@ -337,10 +337,13 @@ mod tests {
     #[test]
     fn members_are_told_their_own_ids_or_to_run_alone() {
         assert_eq!(
-            member_result(Some(11)),
+            member_result(RowFate::Inserted(11)),
             MemberResult::Inserted { insert_id: 11 }
         );
-        assert_eq!(member_result(None), MemberResult::RunAlone);
+        assert_eq!(
+            member_result(RowFate::Skipped(4025)),
+            MemberResult::RunAlone(Isolation::Skipped(4025))
+        );
     }
 
     #[test]
@@ -370,7 +373,11 @@ mod tests {
                 Some(&report("1062:2 ")),
                 true
             ),
-            Verdict::CommitSkipping(vec![Some(7), None, Some(8)])
+            Verdict::CommitSkipping(vec![
+                RowFate::Inserted(7),
+                RowFate::Skipped(1062),
+                RowFate::Inserted(8)
+            ])
         );
         assert_eq!(
             decide(

@@ -17,7 +17,7 @@ use super::lead;
 use crate::batching::admission::Candidate;
 use crate::batching::facts::TableFacts;
 use crate::batching::key::{BatchKey, KeyParts};
-use crate::batching::member::{Assignment, Member, MemberResult};
+use crate::batching::member::{Assignment, Isolation, Member, MemberResult};
 use crate::batching::{BatchContext, BatchMode, BatchingSettings, SessionBatching};
 use crate::captured::{basic_caps, hex};
 use crate::error::{Peer, SessionError};
@@ -94,6 +94,8 @@ struct Run {
     /// What each other member was told, in order.
     members: Vec<Option<MemberResult>>,
     snapshot: sluice_metrics::StatusSnapshot,
+    /// The Prometheus text of the metrics afterwards.
+    metrics: String,
 }
 
 /// Runs the leader of a batch of its own row and `others` rows against a
@@ -185,6 +187,7 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
         server_got,
         members,
         snapshot: metrics.snapshot(),
+        metrics: metrics.render(),
     }
 }
 
@@ -277,6 +280,12 @@ async fn a_batch_that_fails_is_halved_down_to_the_row_that_fails() {
     assert_eq!(run.snapshot.rows_batched, 2);
     assert_eq!(run.snapshot.batch_failures, 1);
     assert_eq!(run.snapshot.isolated_rows, 1, "the leader's");
+    assert!(
+        run.metrics
+            .contains("sluice_write_isolated_rows_total{reason=\"batch_failed\"} 1"),
+        "{}",
+        run.metrics
+    );
 }
 
 #[tokio::test]
@@ -297,7 +306,10 @@ async fn halves_that_fail_again_end_with_their_members_alone() {
     let run = run(Some(&server), 2, WITHOUT_ROW_NUMBERS).await;
     run.result.unwrap();
     assert_eq!(queries(&run.server_got).len(), 7);
-    assert_eq!(run.members, [Some(MemberResult::RunAlone); 2]);
+    assert_eq!(
+        run.members,
+        [Some(MemberResult::RunAlone(Isolation::BatchFailed)); 2]
+    );
     assert_eq!(run.client_got, hex(ALONE_OK));
     assert_eq!(run.snapshot.batches, 0);
     assert_eq!(run.snapshot.batch_failures, 2);
@@ -322,7 +334,10 @@ async fn a_batch_that_could_not_be_sent_is_not_applied_and_members_run_alone() {
     let run = run(None, 2, WITHOUT_ROW_NUMBERS).await;
     let error = run.result.unwrap_err();
     assert_eq!(error.peer(), Some(Peer::Backend));
-    assert_eq!(run.members, [Some(MemberResult::RunAlone); 2]);
+    assert_eq!(
+        run.members,
+        [Some(MemberResult::RunAlone(Isolation::NotSent)); 2]
+    );
     assert!(
         run.client_got.is_empty(),
         "the session ends; no answer was made up"
@@ -368,7 +383,7 @@ async fn a_duplicate_costs_its_own_row_not_the_batch() {
     assert_eq!(
         run.members,
         [
-            Some(MemberResult::RunAlone),
+            Some(MemberResult::RunAlone(Isolation::Skipped(1062))),
             Some(MemberResult::Inserted { insert_id: 3 })
         ]
     );
