@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use mysql_async::Error;
+use mysql_async::{Error, Value};
 use sluice_e2e::differential::{
     self, batching_sluice, com_counters, counter_delta, Client, Scenario, Step, SMALL_DELAY,
 };
@@ -238,9 +238,10 @@ const TABLE: &str = "CREATE DATABASE app; \
       ENGINE=InnoDB AUTO_INCREMENT=1000; \
     INSERT INTO app.t (id, tag, n) VALUES (1, 'existing', 0)";
 
-/// 64 clients of plain and `INSERT IGNORE` rows, some of which meet a
-/// taken key (an existing row's, or their own earlier row's), a missing
-/// parent or a failed CHECK; in strict and non-strict mode,
+/// 64 clients of plain and `INSERT IGNORE` rows, text and prepared, some
+/// of which meet a taken key (an existing row's, or their own earlier
+/// row's), a missing parent or a failed CHECK; in strict and non-strict
+/// mode,
 /// where `IGNORE` turns an over-long value into a truncation. Every
 /// client sees what it would alone: OK packets, errors, warnings,
 /// `ROW_COUNT()`, `LAST_INSERT_ID()`; the table ends the same.
@@ -268,11 +269,22 @@ async fn ignore_and_failing_rows_give_every_client_its_own_answer() {
                     4 => (format!("'l{i}-{k}'"), 0, "NULL", "'too long'"),
                     _ => (format!("'r{i}-{k}'"), 0, "1", "'ok'"),
                 };
-                client = client
-                    .sql(format!(
+                let step = if i % 8 >= 6 {
+                    // Prepared, with the same values bound.
+                    let unquote = |s: &str| Value::from(s.trim_matches('\''));
+                    let parent = parent.parse::<i32>().map_or(Value::NULL, Value::from);
+                    Step::prepared(
+                        format!("{verb} INTO t (tag, n, parent_id, short) VALUES (?, ?, ?, ?)"),
+                        vec![unquote(&tag), Value::from(n), parent, unquote(short)],
+                    )
+                } else {
+                    Step::text(format!(
                         "{verb} INTO t (tag, n, parent_id, short) \
                          VALUES ({tag}, {n}, {parent}, {short})"
                     ))
+                };
+                client = client
+                    .step(step)
                     .sql("SELECT ROW_COUNT()")
                     .step(Step::text("SELECT LAST_INSERT_ID()").ids(&[0]))
                     .sql("SHOW WARNINGS");

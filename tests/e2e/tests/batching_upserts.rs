@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use mysql_async::prelude::*;
+use mysql_async::Value;
 use sluice_e2e::differential::{self, batching_sluice, Client, Scenario, Step};
 use sluice_e2e::MariaDb;
 use tokio::sync::Barrier;
@@ -35,23 +36,37 @@ fn setup() -> String {
     sql
 }
 
-/// The statement client `i` sends for `tag`.
-fn statement(i: usize, tag: &str, n: i32, parent: &str) -> String {
-    let row = format!("INTO t (tag, n, parent_id) VALUES ({tag}, {n}, {parent})");
-    match i % 4 {
-        0 => format!("REPLACE {row}"),
-        1 => format!("INSERT {row} ON DUPLICATE KEY UPDATE n = n + 1"),
-        // The idiom that makes LAST_INSERT_ID() the existing row's id.
-        2 => format!("INSERT {row} ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), n = n + 1"),
-        // VALUES(n) is the row's own value: n + 0 changes nothing, and the
-        // client is told 0 rows affected.
-        _ => format!("INSERT IGNORE {row} ON DUPLICATE KEY UPDATE n = n + VALUES(n)"),
+/// The statement client `i` sends for its row: as text, or for a quarter
+/// of the clients prepared, with the row's values bound.
+fn statement(i: usize, tag: &str, n: i32, parent: Option<i32>) -> Step {
+    let form = |row: &str| {
+        let row = format!("INTO t (tag, n, parent_id) VALUES {row}");
+        match i % 4 {
+            0 => format!("REPLACE {row}"),
+            1 => format!("INSERT {row} ON DUPLICATE KEY UPDATE n = n + 1"),
+            // The idiom that makes LAST_INSERT_ID() the existing row's id.
+            2 => format!("INSERT {row} ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), n = n + 1"),
+            // VALUES(n) is the row's own value: n + 0 changes nothing, and
+            // the client is told 0 rows affected.
+            _ => format!("INSERT IGNORE {row} ON DUPLICATE KEY UPDATE n = n + VALUES(n)"),
+        }
+    };
+    if i % 16 >= 12 {
+        let parent = parent.map_or(Value::NULL, Value::from);
+        Step::prepared(
+            form("(?, ?, ?)"),
+            vec![Value::from(tag), Value::from(n), parent],
+        )
+    } else {
+        let parent = parent.map_or("NULL".to_string(), |p| p.to_string());
+        Step::text(form(&format!("('{tag}', {n}, {parent})")))
     }
 }
 
 /// 64 clients of `REPLACE` and three kinds of upsert, four rounds each:
 /// new rows, the shared or own existing row, the client's own earlier row,
-/// a missing parent, a failed CHECK; a quarter in non-strict mode. Every
+/// a missing parent, a failed CHECK; a quarter in non-strict mode, a
+/// quarter prepared (mixed with text clients of the same forms). Every
 /// client sees what it would alone (OK packets, errors, warnings,
 /// `ROW_COUNT()`, `LAST_INSERT_ID()`), and the table ends the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,17 +79,17 @@ async fn replace_and_upserts_give_every_client_its_own_answer() {
             }
             for k in 0..4 {
                 let (tag, n, parent) = match (i + k) % 8 {
-                    0 if i % 4 == 0 => (format!("'own{i}'"), 0, "NULL"),
-                    0 => ("'shared'".to_string(), 0, "NULL"),
+                    0 if i % 4 == 0 => (format!("own{i}"), 0, None),
+                    0 => ("shared".to_string(), 0, None),
                     // An upsert of the client's own earlier row (a REPLACE
                     // of it would retire an id the client saw).
-                    1 if k > 0 && i % 4 != 0 => (format!("'r{i}-0'"), 0, "1"),
-                    2 => (format!("'p{i}-{k}'"), 0, "9"),
-                    3 => (format!("'c{i}-{k}'"), -1, "NULL"),
-                    _ => (format!("'r{i}-{k}'"), 0, "1"),
+                    1 if k > 0 && i % 4 != 0 => (format!("r{i}-0"), 0, Some(1)),
+                    2 => (format!("p{i}-{k}"), 0, Some(9)),
+                    3 => (format!("c{i}-{k}"), -1, None),
+                    _ => (format!("r{i}-{k}"), 0, Some(1)),
                 };
                 client = client
-                    .sql(statement(i, &tag, n, parent))
+                    .step(statement(i, &tag, n, parent))
                     .sql("SELECT ROW_COUNT()")
                     .step(Step::text("SELECT LAST_INSERT_ID()").ids(&[0]))
                     .sql("SHOW WARNINGS");
