@@ -8,13 +8,12 @@
 //! same write as the INSERT. On MariaDB 10.7 and later the batch runs as
 //! `INSERT IGNORE`, so a row that meets a duplicate key (or a missing
 //! parent, a failed CHECK, no partition) is skipped instead of failing
-//! the batch; the server then reports each condition with its row, and if
-//! every condition is a skipped row commits the batch in the same
-//! statement, and only the skipped rows' members run their own statement
-//! alone (`skips.rs`). Anything else rolls the batch back, and it is
-//! halved (`halving.rs`) down to the rows that fail, whose members run
-//! alone, on their own connection, and get the server's own answer
-//! (error, warnings and all). A row is never applied twice; a
+//! the batch; the server then reports each condition with its row and
+//! keeps the transaction open, and if every condition is a skipped row the
+//! batch is committed and only the skipped rows' members run their own
+//! statement alone (`skips.rs`). Anything else rolls the batch back and
+//! every member runs alone, on its own connection, and gets the server's
+//! own answer (error, warnings and all). A row is never applied twice; a
 //! connection lost after the batch was sent and before the server's
 //! answer leaves the outcome unknown.
 
@@ -344,24 +343,21 @@ const SETTLE: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEA
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sluice: batch rolled back'; END IF";
 
 /// [`SETTLE`] for an `INSERT IGNORE` batch (MariaDB 10.7 and later): with
-/// no condition it commits; otherwise it reads every condition (a
-/// compound statement uses no table, so reading the INSERT's diagnostics
-/// does not clear them), commits if each is a skipped row naming a row
-/// and none was dropped for `max_error_count`, and reports
-/// `@@warning_count`, the number of conditions, each condition as
-/// `errno:row`, and whether it committed (`skips.rs` reads it). Otherwise
-/// the transaction stays open for the leader to roll back. Deciding in
-/// the server saves the `COMMIT` round trip of a batch with a repeated
-/// key.
+/// no condition it commits; otherwise it leaves the transaction open and
+/// reports `@@warning_count`, the number of conditions kept, and each
+/// condition as `errno:row` (`skips.rs` reads it). A compound statement
+/// uses no table, so it reads the INSERT's diagnostics without clearing
+/// them.
 const SETTLE_OR_REPORT: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; \
     ELSE BEGIN NOT ATOMIC \
-    DECLARE w, n, i, e, r, c INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
-    SET w = @@warning_count; GET DIAGNOSTICS n = NUMBER; SET i = 1; SET c = (w = n); \
+    DECLARE n, i, e, r INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
+    GET DIAGNOSTICS n = NUMBER; SET i = 1; \
     WHILE i <= n DO GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER; \
-    IF e NOT IN (1062, 1452, 4025, 1526) OR r < 1 THEN SET c = 0; END IF; \
     SET s = CONCAT(s, e, ':', r, ' '); SET i = i + 1; END WHILE; \
-    IF c THEN COMMIT AND NO CHAIN NO RELEASE; END IF; \
-    SELECT w, n, s, c; END; END IF";
+    SELECT @@warning_count, n, s; END; END IF";
+
+/// Commits a batch whose skipped rows were reported.
+const COMMIT: &[u8] = b"COMMIT AND NO CHAIN NO RELEASE";
 
 /// Ends the transaction when [`SETTLE`] itself failed.
 const ROLLBACK: &[u8] = b"ROLLBACK AND NO CHAIN NO RELEASE";
@@ -394,12 +390,9 @@ async fn run_batch(
                 break;
             }
         };
-        // The server is committing (a clean batch, or most likely one
-        // whose conditions are skipped rows, which the report commits):
-        // the rows queued behind may execute while the commit reaches disk.
-        let clean = ids_of(&result, returning, rows).is_some();
-        let may_skip = settle == SETTLE_OR_REPORT && matches!(result, QueryResult::Rows { .. });
-        if i == 1 && (clean || may_skip) {
+        if i == 1 && ids_of(&result, returning, rows).is_some() {
+            // The server is committing: the rows queued behind may
+            // execute while the commit reaches disk.
             in_flight.committing();
         }
         *answer = Some(result);
@@ -416,14 +409,19 @@ async fn run_batch(
             rows: ids.into_iter().map(RowFate::Inserted).collect(),
             previous_id,
         }),
-        Verdict::CommittedSkipping(fates) => {
-            let skipped = fates.iter().filter(|f| f.id().is_none()).count();
-            tracing::debug!(rows, skipped, "batch committed without its skipped rows");
-            BatchRun::Ended(Ending::Committed {
-                rows: fates,
-                previous_id,
-            })
-        }
+        Verdict::CommitSkipping(fates) => match commit_skipping(io, in_flight).await {
+            Ok(QueryResult::Ok { .. }) => {
+                let skipped = fates.iter().filter(|f| f.id().is_none()).count();
+                tracing::debug!(rows, skipped, "batch committed without its skipped rows");
+                BatchRun::Ended(Ending::Committed {
+                    rows: fates,
+                    previous_id,
+                })
+            }
+            // A commit refused (a Galera certification conflict, say).
+            Ok(_) => roll_back(io, "commit failed", previous_id).await,
+            Err(e) => BatchRun::Unknown(e),
+        },
         Verdict::NotApplied(why) => {
             tracing::debug!(rows, why, "batch not applied; members run alone");
             BatchRun::Ended(Ending::NotApplied { previous_id })
@@ -456,6 +454,20 @@ fn unexpected(detail: &'static str) -> SessionError {
         what: "batch",
         detail: detail.into(),
     })
+}
+
+/// Commits a batch whose skipped rows were reported. Its rows are decided
+/// once the `COMMIT` is on its way: the rows queued behind it may execute
+/// while it reaches disk.
+async fn commit_skipping(
+    io: &mut SessionIo<'_>,
+    in_flight: &mut InFlight<'_>,
+) -> Result<QueryResult, SessionError> {
+    let mut out = Vec::with_capacity(COMMIT.len() + 8);
+    encode_query(&mut out, COMMIT);
+    io.backend.write_all(&out).await?;
+    in_flight.committing();
+    read_result(io.backend, io.caps).await
 }
 
 async fn finish(io: &mut SessionIo<'_>, sql: &[u8]) -> Result<QueryResult, SessionError> {

@@ -2,37 +2,18 @@
 //! meets a duplicate key, a missing foreign-key parent, a failed CHECK
 //! constraint or no partition for its value is skipped with a warning
 //! instead of failing the whole statement. When the INSERT left any
-//! condition, the settling statement reports each condition with the row
-//! it names (`GET DIAGNOSTICS … ROW_NUMBER`, MariaDB 10.7 and later), and
-//! commits in the same statement if every condition is a skipped row;
-//! otherwise it keeps the transaction open. These pure functions read
-//! that report: whether the server committed, which rows were skipped,
-//! and which id each other row got. Any condition that is not a skipped
-//! row (a truncated value, an error, a statement-level warning) means the
-//! batch is rolled back.
+//! condition, the settling statement keeps the transaction open and
+//! reports each condition with the row it names (`GET DIAGNOSTICS …
+//! ROW_NUMBER`, MariaDB 10.7 and later). These pure functions read that
+//! report: which rows were skipped, and which id each other row got. Any
+//! condition that is not a skipped row (a truncated value, an error, a
+//! statement-level warning) means the batch is rolled back.
 
 use crate::internal::QueryResult;
 
 /// The errors `IGNORE` turns into "row skipped": duplicate key, no
 /// referenced row, CHECK constraint failed, no partition for the value.
 pub(super) const SKIPPING_ERRORS: [u16; 4] = [1062, 1452, 4025, 1526];
-
-/// Whether the server committed the batch in its report (its fourth
-/// field: 1 when every condition was a skipped row, 0 when it kept the
-/// transaction open); `None` when the report does not say.
-pub(super) fn committed_in_report(report: &QueryResult) -> Option<bool> {
-    let QueryResult::Rows { rows: lines, .. } = report else {
-        return None;
-    };
-    let [line] = lines.as_slice() else {
-        return None;
-    };
-    match line.get(3)?.as_deref()? {
-        b"1" => Some(true),
-        b"0" => Some(false),
-        _ => None,
-    }
-}
 
 /// What became of one row of a batch that commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

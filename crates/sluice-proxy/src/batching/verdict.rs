@@ -3,7 +3,7 @@
 //! answers has a unit test. `leader.rs` does the I/O around them.
 
 use super::member::{Isolation, MemberResult};
-use super::skips::{committed_in_report, ids_with_skips, skipped_rows, RowFate};
+use super::skips::{ids_with_skips, skipped_rows, RowFate};
 use crate::internal::QueryResult;
 
 /// What the settling `IF`'s rollback branch raises: ER_SIGNAL_EXCEPTION
@@ -27,9 +27,9 @@ pub(super) enum Verdict {
     /// Committed: one insert id per row, the leader's first.
     Committed(Vec<u64>),
     /// The INSERT skipped some rows (duplicate key, …) and put in the
-    /// others, and the server committed it, having found every condition
-    /// to be a skipped row: the skipped rows' members run alone.
-    CommittedSkipping(Vec<RowFate>),
+    /// others; the transaction is open: commit it, then the skipped rows'
+    /// members run alone.
+    CommitSkipping(Vec<RowFate>),
     /// Rolled back, or never applied: everyone runs alone.
     NotApplied(&'static str),
     /// The settling statement failed some other way (a Galera
@@ -68,25 +68,15 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
             Some(ids) => Verdict::Committed(ids),
             None => Verdict::Unknown("committed, but not one id per row"),
         },
-        // The INSERT left conditions: the server reports them, and says
-        // whether it committed (every condition a skipped row) or kept the
-        // transaction open.
-        QueryResult::Rows { .. } => {
-            let fates = skipped_rows(settled, rows).and_then(|skipped| {
-                ids_with_skips(insert, returning, &skipped)
-                    .ok_or("skipped rows and returned rows disagree")
-            });
-            match (committed_in_report(settled), fates) {
-                (Some(true), Ok(fates)) => Verdict::CommittedSkipping(fates),
-                // Written, but which member's row is which cannot be told.
-                (Some(true), Err(why)) => Verdict::Unknown(why),
-                (Some(false), Err(why)) => Verdict::RollBack(why),
-                (Some(false), Ok(_)) => Verdict::RollBack("the server did not commit"),
-                // Whether it committed is unknown: a rollback and everyone
-                // alone could apply rows twice.
-                (None, _) => Verdict::Unknown("report of the INSERT's conditions unreadable"),
-            }
-        }
+        // The INSERT left conditions, and the server reports them with
+        // the transaction still open.
+        QueryResult::Rows { .. } => match skipped_rows(settled, rows) {
+            Ok(skipped) => match ids_with_skips(insert, returning, &skipped) {
+                Some(ids) => Verdict::CommitSkipping(ids),
+                None => Verdict::RollBack("skipped rows and returned rows disagree"),
+            },
+            Err(why) => Verdict::RollBack(why),
+        },
         QueryResult::Err(e) if (e.code, &e.sql_state) == (ROLLED_BACK.0, ROLLED_BACK.1) => {
             Verdict::NotApplied("error or warnings")
         }
@@ -367,23 +357,14 @@ mod tests {
             status: StatusFlags::empty(),
             warnings: 1,
         };
-        // As the server reports: whether every condition is a skipped row
-        // (then it committed) is its own decision, `committed`.
-        let report_of = |list: &str, committed: &str| QueryResult::Rows {
+        let report = |list: &str| QueryResult::Rows {
             rows: vec![vec![
                 Some(b"1".to_vec()),
                 Some(b"1".to_vec()),
                 Some(list.as_bytes().to_vec()),
-                Some(committed.as_bytes().to_vec()),
             ]],
             status: StatusFlags::empty(),
             warnings: 1,
-        };
-        let report = |list: &str| {
-            let skip = ["1062", "1452", "4025", "1526"]
-                .iter()
-                .any(|e| list.starts_with(e) && !list.contains(":0"));
-            report_of(list, if skip { "1" } else { "0" })
         };
         assert_eq!(
             decide(
@@ -392,7 +373,7 @@ mod tests {
                 Some(&report("1062:2 ")),
                 true
             ),
-            Verdict::CommittedSkipping(vec![
+            Verdict::CommitSkipping(vec![
                 RowFate::Inserted(7),
                 RowFate::Skipped(1062),
                 RowFate::Inserted(8)
@@ -407,41 +388,11 @@ mod tests {
             ),
             Verdict::RollBack("a condition other than a skipped row")
         );
-        // The report names one skipped row, but only one row came back:
-        // committed all the same, so the rows' fate is unknown.
+        // The report names one skipped row, but only one row came back.
         let one = ids(&["7"], 1);
         assert_eq!(
             decide(Some(&opened), Some(&one), Some(&report("1062:2 ")), true),
-            Verdict::Unknown("skipped rows and returned rows disagree")
-        );
-        // Not committed by the server: rolled back, whatever Sluice reads.
-        assert_eq!(
-            decide(
-                Some(&opened),
-                Some(&two_of_three),
-                Some(&report_of("1062:2 ", "0")),
-                true
-            ),
-            Verdict::RollBack("the server did not commit")
-        );
-        // A report without the server's word on the commit: unknown.
-        let three_fields = QueryResult::Rows {
-            rows: vec![vec![
-                Some(b"1".to_vec()),
-                Some(b"1".to_vec()),
-                Some(b"1062:2 ".to_vec()),
-            ]],
-            status: StatusFlags::empty(),
-            warnings: 1,
-        };
-        assert_eq!(
-            decide(
-                Some(&opened),
-                Some(&two_of_three),
-                Some(&three_fields),
-                true
-            ),
-            Verdict::Unknown("report of the INSERT's conditions unreadable")
+            Verdict::RollBack("skipped rows and returned rows disagree")
         );
         // The INSERT failed outright (a deadlock, say): rolled back.
         let deadlock = err(1213, b"40001");
