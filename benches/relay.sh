@@ -25,6 +25,8 @@
 #
 # Environment (defaults in brackets):
 #   BENCH_SECONDS     length of each measured run, in seconds [10]
+#   BENCH_BACKEND_SOCKET  1: Sluice reaches MariaDB through its Unix socket
+#                     (clients still reach both over TCP) [0]
 #   BENCH_ROUNDS      rounds; each round runs every combination once per side [2]
 #   BENCH_THREADS     sysbench thread counts ["1 64"]
 #   BENCH_WORKLOADS   ["point_select insert"]
@@ -244,7 +246,8 @@ fi
 {
     echo "Sluice relay benchmark ($started)"
     echo "Command: make bench-relay (BENCH_SECONDS=$BENCH_SECONDS BENCH_ROUNDS=$BENCH_ROUNDS" \
-        "BENCH_THREADS=\"$BENCH_THREADS\" BENCH_TABLES=$BENCH_TABLES BENCH_TABLE_SIZE=$BENCH_TABLE_SIZE)"
+        "BENCH_THREADS=\"$BENCH_THREADS\" BENCH_TABLES=$BENCH_TABLES BENCH_TABLE_SIZE=$BENCH_TABLE_SIZE" \
+        "BENCH_BACKEND_SOCKET=${BENCH_BACKEND_SOCKET:-0})"
     echo "Machine: $NCPU CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), shared by sysbench, Sluice and MariaDB"
     echo "Versions: MariaDB $(mariadb_client -N -e 'SELECT VERSION()'), $(sysbench --version)"
     echo "Sluice: $SLUICE_ORIGIN (built $SLUICE_BUILT; work tree at the end of the run:" \

@@ -5,6 +5,8 @@
 #       starts target/release/sluice (or $SLUICE_BIN) with
 #       --listen 127.0.0.1:<free port> --backend 127.0.0.1:BACKEND_PORT,
 #       waits until a login through it works, sets SLUICE_PORT and
+#       (with BENCH_BACKEND_SOCKET=1, the backend is MariaDB's Unix socket,
+#       $MARIADB_DIR/data/sock, instead of its TCP port)
 #       SLUICE_PID and registers sluice_stop for exit. Extra configuration
 #       goes in the environment (SLUICE_<SECTION>__<KEY>); the log level
 #       defaults to warn and the metrics endpoint to off.
@@ -33,6 +35,10 @@ BENCH_SLUICE_RESTARTS="${BENCH_SLUICE_RESTARTS:-5}"
 
 sluice_start() {
     local backend_port="$1" log="$2"
+    local backend="127.0.0.1:$backend_port"
+    if [[ "${BENCH_BACKEND_SOCKET:-0}" == 1 ]]; then
+        backend="$MARIADB_DIR/data/sock"
+    fi
     if [[ ! -x "$SLUICE_BIN" ]]; then
         bench_log "building $SLUICE_BIN"
         (cd "$BENCH_ROOT" && cargo build --release --bin sluice) >&2
@@ -44,13 +50,13 @@ sluice_start() {
         SLUICE_LOG__LEVEL="${SLUICE_LOG__LEVEL:-warn}" \
             SLUICE_METRICS__LISTEN="${SLUICE_METRICS__LISTEN-}" \
             "$SLUICE_BIN" --listen "127.0.0.1:$SLUICE_PORT" \
-            --backend "127.0.0.1:$backend_port" >>"$log" 2>&1 &
+            --backend "$backend" >>"$log" 2>&1 &
         SLUICE_PID=$!
         local deadline=$((SECONDS + 30))
         while ((SECONDS < deadline)) && sluice_alive; do
             if mariadb --no-defaults --protocol=TCP -h 127.0.0.1 -P "$SLUICE_PORT" \
                 -u root --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1; then
-                bench_log "Sluice up on 127.0.0.1:$SLUICE_PORT -> 127.0.0.1:$backend_port (pid $SLUICE_PID)"
+                bench_log "Sluice up on 127.0.0.1:$SLUICE_PORT -> $backend (pid $SLUICE_PID)"
                 return 0
             fi
             sleep 0.1

@@ -146,9 +146,12 @@ pub const KEYS: &[KeyDoc] = &[
         "127.0.0.1:3306",
         "SLUICE_BACKEND__ADDRESS",
         false,
-        "The MariaDB/MySQL server to forward to, as host:port. The host is a name, \
-         an IPv4 address or a bracketed IPv6 address ([::1]:3306); names are \
-         resolved at each connect. The --backend flag overrides it.",
+        "The MariaDB/MySQL server to forward to, as host:port, or the absolute \
+         path of its Unix socket (/run/mysqld/mysqld.sock) where Sluice runs on \
+         the database host. The host is a name, an IPv4 address or a bracketed \
+         IPv6 address ([::1]:3306); names are resolved at each connect. A Unix \
+         socket carries no TLS: tls = preferred then means off, and required or \
+         verify are refused. The --backend flag overrides it.",
     ),
     key(
         "backend",
@@ -170,7 +173,8 @@ pub const KEYS: &[KeyDoc] = &[
          clients before 11.4), required (always, certificate not checked; a \
          server without TLS is an error for every client) or verify (always, \
          and the certificate must chain to tls_ca and carry tls_server_name). \
-         Independent of whether the client used TLS to reach Sluice.",
+         Independent of whether the client used TLS to reach Sluice. Not used \
+         over a Unix socket (address).",
     ),
     key(
         "backend",

@@ -412,7 +412,12 @@ impl Convert<'_> {
     fn backend(&self, raw: RawBackend) -> Result<BackendConfig, ConfigError> {
         let d = BackendConfig::default();
         let b = BackendConfig {
-            address: self.value("backend.address", raw.address, d.address, parse::host_port)?,
+            address: self.value(
+                "backend.address",
+                raw.address,
+                d.address,
+                parse::backend_address,
+            )?,
             connect_timeout: self.value(
                 "backend.connect_timeout",
                 raw.connect_timeout,
@@ -438,6 +443,19 @@ impl Convert<'_> {
                 |s| Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
             )?,
         };
+        if b.is_unix_socket() && matches!(b.tls, BackendTlsMode::Required | BackendTlsMode::Verify)
+        {
+            return Err(ConfigError::Inconsistent(format!(
+                "backend.tls = {} needs a TCP backend.address: a Unix socket ({}) carries \
+                 no TLS (use tls = off or preferred)",
+                if b.tls == BackendTlsMode::Verify {
+                    "verify"
+                } else {
+                    "required"
+                },
+                b.address
+            )));
+        }
         if b.tls == BackendTlsMode::Verify && b.tls_ca.is_none() {
             return Err(ConfigError::Inconsistent(
                 "backend.tls = verify needs backend.tls_ca (the CA that signed the server's \

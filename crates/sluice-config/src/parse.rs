@@ -79,6 +79,18 @@ pub(crate) fn socket_addr(s: &str, example: &str) -> Result<SocketAddr, String> 
 
 /// `host:port` where host is a name, an IPv4 address or a bracketed IPv6
 /// address. Names are not resolved here.
+/// A backend address: `host:port`, or the absolute path of a Unix socket.
+pub(crate) fn backend_address(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.starts_with('/') {
+        if t.ends_with('/') || t.contains('\0') {
+            return Err(format!("{s:?} is not a socket file path"));
+        }
+        return Ok(t.to_string());
+    }
+    host_port(s).map_err(|e| format!("{e}, or the absolute path of a Unix socket"))
+}
+
 pub(crate) fn host_port(s: &str) -> Result<String, String> {
     let t = s.trim();
     let expected = "expected host:port, e.g. 127.0.0.1:3306, db.internal:3306 or [::1]:3306";

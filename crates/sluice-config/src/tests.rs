@@ -627,3 +627,27 @@ fn probe_keys_need_a_restart() {
         assert!(!doc.reloadable, "{key}");
     }
 }
+
+#[test]
+fn a_backend_may_be_a_unix_socket_without_tls() {
+    let c = load_ini("[backend]\naddress = /run/mysqld/mysqld.sock\ntls = off\n").unwrap();
+    assert_eq!(c.backend.address, "/run/mysqld/mysqld.sock");
+    assert!(c.backend.is_unix_socket());
+    assert!(!load_env(&[]).unwrap().backend.is_unix_socket());
+    // preferred (the default) is allowed: a socket just offers no TLS.
+    assert!(load_ini("[backend]\naddress = /tmp/m.sock\n").is_ok());
+    for mode in ["required", "verify"] {
+        let e = load_ini(&format!(
+            "[backend]\naddress = /tmp/m.sock\ntls = {mode}\ntls_ca = /etc/ca.pem\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("Unix socket"), "{e}");
+    }
+    for bad in ["/run/mysqld/", "mysqld.sock", "./mysqld.sock"] {
+        let e = load_ini(&format!("[backend]\naddress = {bad}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("backend.address"), "{e}");
+    }
+}

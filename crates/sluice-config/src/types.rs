@@ -87,6 +87,11 @@ pub enum BackendTlsMode {
 }
 
 impl BackendConfig {
+    /// Whether `address` is a Unix socket path rather than `host:port`.
+    pub fn is_unix_socket(&self) -> bool {
+        self.address.starts_with('/')
+    }
+
     /// The name the backend's certificate is checked against.
     pub fn tls_name(&self) -> String {
         if let Some(name) = &self.tls_server_name {

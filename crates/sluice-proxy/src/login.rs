@@ -139,13 +139,17 @@ async fn connect_backend(settings: &ProxySettings) -> Result<PacketStream, Sessi
         address: settings.backend_address.clone(),
         reason,
     };
-    match tokio::time::timeout(
-        settings.connect_timeout,
-        TcpStream::connect(&settings.backend_address),
-    )
-    .await
-    {
-        Ok(Ok(stream)) => Ok(PacketStream::new(stream, Peer::Backend)),
+    let connect = async {
+        if settings.backend_is_unix_socket() {
+            let stream = tokio::net::UnixStream::connect(&settings.backend_address).await?;
+            Ok(PacketStream::over(stream, Peer::Backend))
+        } else {
+            let stream = TcpStream::connect(&settings.backend_address).await?;
+            Ok::<_, std::io::Error>(PacketStream::new(stream, Peer::Backend))
+        }
+    };
+    match tokio::time::timeout(settings.connect_timeout, connect).await {
+        Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(fail(e.to_string())),
         Err(_) => Err(fail(format!(
             "no answer within {:?}",
@@ -478,6 +482,9 @@ fn backend_leg<'a>(
 > {
     let connector = settings.backend_tls.connector();
     match settings.backend_tls.mode {
+        // A Unix socket carries no TLS (the configuration refuses the
+        // modes that require it).
+        _ if settings.backend_is_unix_socket() => Some(None),
         BackendTlsMode::Off => Some(None),
         BackendTlsMode::Preferred => Some(connector.filter(|_| greeting.backend_offers_tls())),
         BackendTlsMode::Required | BackendTlsMode::Verify => {

@@ -25,6 +25,14 @@ pub struct ProxySettings {
     pub backend_tls: BackendTls,
 }
 
+impl ProxySettings {
+    /// Whether the backend is reached through a Unix socket (its address
+    /// is an absolute path) rather than TCP.
+    pub fn backend_is_unix_socket(&self) -> bool {
+        self.backend_address.starts_with('/')
+    }
+}
+
 impl Default for ProxySettings {
     fn default() -> Self {
         ProxySettings {

@@ -198,6 +198,9 @@ fn tls_settings(
         _ => None,
     };
     let mode = match config.backend.tls {
+        // A Unix socket carries no TLS (required and verify are refused
+        // with such an address when the configuration loads).
+        _ if config.backend.is_unix_socket() => sluice_proxy::BackendTlsMode::Off,
         sluice_config::BackendTlsMode::Off => sluice_proxy::BackendTlsMode::Off,
         sluice_config::BackendTlsMode::Preferred => sluice_proxy::BackendTlsMode::Preferred,
         sluice_config::BackendTlsMode::Required => sluice_proxy::BackendTlsMode::Required,

@@ -135,6 +135,11 @@ impl MariaDb {
         self.port
     }
 
+    /// The server's Unix socket.
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join("sock")
+    }
+
     /// `127.0.0.1:<port>`.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))

@@ -20,6 +20,9 @@ pub struct SluiceBuilder {
     env: Vec<(String, String)>,
     args: Vec<String>,
     wait_listening: bool,
+    /// `--backend` as given here (a Unix socket path, say) instead of
+    /// `127.0.0.1:<backend port>`.
+    backend_address: Option<String>,
     /// A listening socket passed as systemd's socket activation passes it
     /// (fd 3, `LISTEN_FDS=1`, `LISTEN_PID`), and its port.
     activation: Option<(RawFd, u16)>,
@@ -29,6 +32,12 @@ impl SluiceBuilder {
     /// Points `--backend` at another port (e.g. a closed one).
     pub fn backend_port(mut self, port: u16) -> Self {
         self.backend_port = port;
+        self
+    }
+
+    /// Points `--backend` at `address` (e.g. the server's Unix socket).
+    pub fn backend_address(mut self, address: impl Into<String>) -> Self {
+        self.backend_address = Some(address.into());
         self
     }
 
@@ -128,7 +137,11 @@ impl SluiceBuilder {
         cmd.arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--backend")
-            .arg(format!("127.0.0.1:{}", self.backend_port))
+            .arg(
+                self.backend_address
+                    .clone()
+                    .unwrap_or_else(|| format!("127.0.0.1:{}", self.backend_port)),
+            )
             .args(&self.args)
             .env("RUST_BACKTRACE", "1")
             // Parallel tests each run a daemon: each needs its own port.
@@ -187,6 +200,7 @@ impl Sluice {
             env: Vec::new(),
             args: Vec::new(),
             wait_listening: true,
+            backend_address: None,
             activation: None,
         }
     }

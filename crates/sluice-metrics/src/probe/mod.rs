@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use sluice_protocol::connect::{abandoning_login, after_abandoning, FirstPacket};
 use sluice_protocol::packet::{PacketHeader, HEADER_LEN};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
@@ -226,9 +226,23 @@ fn not_mysql(address: &str, detail: impl std::fmt::Display) -> ProbeError {
     }
 }
 
+/// A probe's connection: TCP, or a Unix socket when the address is an
+/// absolute path.
+pub(crate) trait ProbeStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ProbeStream for S {}
+
+async fn connect(address: &str) -> std::io::Result<Box<dyn ProbeStream>> {
+    if address.starts_with('/') {
+        Ok(Box::new(UnixStream::connect(address).await?))
+    } else {
+        Ok(Box::new(TcpStream::connect(address).await?))
+    }
+}
+
 /// Opens the connection and reads the server's first packet.
-async fn open(address: &str) -> Result<(TcpStream, Vec<u8>), ProbeError> {
-    let mut stream = TcpStream::connect(address)
+async fn open(address: &str) -> Result<(Box<dyn ProbeStream>, Vec<u8>), ProbeError> {
+    let mut stream = connect(address)
         .await
         .map_err(|source| ProbeError::Connect {
             address: address.to_owned(),
@@ -268,7 +282,7 @@ const PROBE_USER: &[u8] = b"sluice_probe";
 /// up a connection in its handshake (`sluice_protocol::connect`). `seq` is
 /// the greeting's sequence id plus one. Errors end it quietly: the
 /// connection is being dropped anyway.
-async fn end_handshake(stream: &mut TcpStream, seq: u8, user: &[u8]) {
+async fn end_handshake(stream: &mut Box<dyn ProbeStream>, seq: u8, user: &[u8]) {
     if stream
         .write_all(&abandoning_login(seq, user))
         .await

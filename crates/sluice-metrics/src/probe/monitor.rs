@@ -17,11 +17,10 @@ use sluice_protocol::packet::{encode_packet, HEADER_LEN};
 use sluice_protocol::response::{Event, Next, ResponseTracker};
 use sluice_protocol::{CapabilityFlags, MariadbCapabilities};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use super::{
     not_mysql, open, parse_first_packet, payload_len, printable, within, ProbeError, ProbeOutcome,
-    MAX_PACKET_LEN,
+    ProbeStream, MAX_PACKET_LEN,
 };
 
 /// The only authentication method the monitor login speaks.
@@ -173,7 +172,7 @@ fn auth_switch(rest: &[u8]) -> (&[u8], &[u8]) {
 
 /// A connection after the greeting, logging in as the monitor user.
 struct MonitorSession<'a> {
-    stream: TcpStream,
+    stream: Box<dyn ProbeStream>,
     address: &'a str,
     monitor: &'a MonitorLogin,
 }
