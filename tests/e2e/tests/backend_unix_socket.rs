@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mysql_async::prelude::Queryable;
 use sluice_e2e::differential::SMALL_DELAY;
-use sluice_e2e::{direct_mode, MariaDb, Sluice};
+use sluice_e2e::{direct_mode, sluice_status, MariaDb, Sluice};
 use tokio::sync::Barrier;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,11 +83,8 @@ async fn relay_batching_and_probe_work_over_a_unix_socket() {
             assert_eq!(stored, Some(n as i64), "id {id}");
         }
     }
-    let status: Vec<(String, String)> = conn.query("SHOW SLUICE STATUS").await.unwrap();
-    let batched: u64 = status
-        .iter()
-        .find(|(name, _)| name == "rows_batched")
-        .map_or(0, |(_, v)| v.parse().unwrap());
+    let status = sluice_status(&mut conn).await;
+    let batched: u64 = status.get("rows_batched").map_or(0, |v| v.parse().unwrap());
     assert!(batched > 0, "nothing was batched: {status:?}");
 
     // The probe reaches the server over the socket too.

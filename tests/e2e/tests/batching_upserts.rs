@@ -10,7 +10,7 @@ use std::sync::Arc;
 use mysql_async::prelude::*;
 use mysql_async::Value;
 use sluice_e2e::differential::{self, batching_sluice, Client, Scenario, Step};
-use sluice_e2e::MariaDb;
+use sluice_e2e::{sluice_status, MariaDb};
 use tokio::sync::Barrier;
 
 const TABLE: &str = "CREATE DATABASE app; \
@@ -186,16 +186,8 @@ async fn members_writing_the_same_new_key_act_in_some_serial_order() {
         let expected_n = if form == "REPLACE" { 1 } else { MEMBERS as i64 };
         assert_eq!(n, expected_n, "{form}");
     }
-    let status: Vec<(String, String)> = sluice
-        .root_conn()
-        .await
-        .query("SHOW SLUICE STATUS")
-        .await
-        .unwrap();
-    let batched: u64 = status
-        .iter()
-        .find(|(name, _)| name == "rows_batched")
-        .map_or(0, |(_, v)| v.parse().unwrap());
+    let status = sluice_status(&mut sluice.root_conn().await).await;
+    let batched: u64 = status.get("rows_batched").map_or(0, |v| v.parse().unwrap());
     assert!(batched > 0, "nothing was batched: {status:?}");
     sluice.assert_no_panic();
 }
@@ -230,13 +222,8 @@ async fn without_the_skipped_rows_report_conflict_forms_run_alone() {
     .await
     .unwrap();
     assert_eq!(conn.affected_rows(), 2);
-    let status: Vec<(String, String)> = conn.query("SHOW SLUICE STATUS").await.unwrap();
-    let count = |name: &str| {
-        status
-            .iter()
-            .find(|(n, _)| n == name)
-            .map_or(0, |(_, v)| v.parse::<u64>().unwrap())
-    };
+    let status = sluice_status(&mut conn).await;
+    let count = |name: &str| status.get(name).map_or(0, |v| v.parse::<u64>().unwrap());
     assert_eq!(count("unbatched_replace"), 1, "{status:?}");
     assert_eq!(count("unbatched_on_duplicate_key_update"), 1, "{status:?}");
     let n: i64 = db

@@ -30,7 +30,7 @@ use super::skips::RowFate;
 use super::verdict::{
     ids_of, member_result, previous_last_insert_id, verdict, Answers, Ending, Verdict,
 };
-use super::SessionBatching;
+use super::{BatchContext, SessionBatching};
 use crate::error::SessionError;
 use crate::exchange::SessionIo;
 use crate::internal::{encode_query, quote_ident, read_result, QueryResult};
@@ -45,7 +45,16 @@ struct InFlight<'a> {
     committing: bool,
 }
 
-impl InFlight<'_> {
+impl<'a> InFlight<'a> {
+    fn new(ctx: &'a BatchContext, key: &'a BatchKey, rows: usize) -> InFlight<'a> {
+        InFlight {
+            manager: &ctx.manager,
+            key,
+            rows,
+            committing: false,
+        }
+    }
+
     /// The batch executed and waits for its COMMIT: the rows queued
     /// behind it may execute meanwhile.
     fn committing(&mut self) {
@@ -84,12 +93,7 @@ pub(super) async fn lead(
     let ctx = batching.ctx.clone();
     if others.is_empty() {
         // Alone in its batch: the plain statement gives the exact result.
-        let in_flight = InFlight {
-            manager: &ctx.manager,
-            key: &candidate.key,
-            rows: 1,
-            committing: false,
-        };
+        let in_flight = InFlight::new(&ctx, &candidate.key, 1);
         let result = batching.run_alone(io, statement).await;
         drop(in_flight);
         return result;
@@ -115,12 +119,7 @@ async fn lead_group(
 ) -> Result<(), SessionError> {
     let ctx = batching.ctx.clone();
     let rows = others.len() + 1;
-    let mut in_flight = InFlight {
-        manager: &ctx.manager,
-        key: &candidate.key,
-        rows,
-        committing: false,
-    };
+    let mut in_flight = InFlight::new(&ctx, &candidate.key, rows);
     tracing::debug!(
         rows,
         members = ?others.iter().map(|m| m.conn_id).collect::<Vec<_>>(),
