@@ -9,6 +9,7 @@
 //! condition that is not a skipped row (a truncated value, an error, a
 //! statement-level warning) means the batch is rolled back.
 
+use super::verdict::returned_ids;
 use crate::internal::QueryResult;
 
 /// The errors `IGNORE` turns into "row skipped": duplicate key, no
@@ -96,17 +97,7 @@ pub(super) fn ids_with_skips(
 ) -> Option<Vec<RowFate>> {
     let went_in = skipped.iter().filter(|s| s.is_none()).count();
     let ids: Vec<u64> = match insert {
-        QueryResult::Rows { rows, .. } if returning && rows.len() == went_in => rows
-            .iter()
-            .map(|row| {
-                row.first()
-                    .and_then(|v| v.as_deref())
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    // Negative explicit ids travel as two's complement.
-                    .map(|id| id as u64)
-            })
-            .collect::<Option<_>>()?,
+        QueryResult::Rows { rows, .. } if returning && rows.len() == went_in => returned_ids(rows)?,
         QueryResult::Ok { affected_rows, .. } if !returning && *affected_rows == went_in as u64 => {
             vec![0; went_in]
         }

@@ -100,6 +100,22 @@ pub(super) fn previous_last_insert_id(insert: Option<&QueryResult>) -> Option<u6
         .ok()
 }
 
+/// The ids in the first column of an INSERT's `RETURNING` rows, or `None`
+/// if one is not a number.
+pub(super) fn returned_ids(rows: &[Vec<Option<Vec<u8>>>]) -> Option<Vec<u64>> {
+    rows.iter()
+        .map(|row| {
+            row.first()
+                .and_then(|v| v.as_deref())
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<i64>().ok())
+                // The OK packet carries a negative explicit id as its two's
+                // complement, as MariaDB does.
+                .map(|id| id as u64)
+        })
+        .collect()
+}
+
 /// One insert id per row from a clean INSERT's result (0 for every row
 /// of a table without AUTO_INCREMENT), or `None` if the result is not
 /// what a batch of `rows` rows gives.
@@ -109,18 +125,7 @@ pub(super) fn ids_of(insert: &QueryResult, returning: bool, rows: usize) -> Opti
             rows: got,
             warnings: 0,
             ..
-        } if returning && got.len() == rows => got
-            .iter()
-            .map(|r| {
-                r.first()
-                    .and_then(|v| v.as_deref())
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-                    // The OK packet carries a negative explicit id as its
-                    // two's complement, as MariaDB does.
-                    .map(|id| id as u64)
-            })
-            .collect(),
+        } if returning && got.len() == rows => returned_ids(got),
         QueryResult::Ok {
             affected_rows,
             warnings: 0,
