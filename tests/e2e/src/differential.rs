@@ -769,3 +769,41 @@ pub async fn batching_sluice(db: &MariaDb) -> Sluice {
     }
     builder.start().await
 }
+
+/// `sessions` connections through `sluice` to the database `app`, each
+/// warmed with its own statement `warm(i)` (so that its settings and the
+/// table's facts are read before), then all sending `sql` at the same
+/// moment, so that their rows meet in one batch. Returns each result with
+/// its connection, for the caller to read affected rows and warnings.
+pub async fn warm_then_all_at_once(
+    sluice: &Sluice,
+    sessions: usize,
+    warm: impl Fn(usize) -> String,
+    sql: &str,
+) -> Vec<(Result<(), mysql_async::Error>, Conn)> {
+    let mut conns = Vec::new();
+    for i in 0..sessions {
+        let mut conn = sluice.root_conn().await;
+        conn.query_drop("USE app").await.unwrap();
+        conn.query_drop(warm(i)).await.unwrap();
+        conns.push(conn);
+    }
+    let barrier = Arc::new(Barrier::new(sessions));
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            let barrier = barrier.clone();
+            let sql = sql.to_string();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let result = conn.query_drop(sql).await;
+                (result, conn)
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.expect("a session task"));
+    }
+    out
+}

@@ -9,12 +9,17 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::{Error, Value};
 use sluice_e2e::differential::{
-    self, batching_sluice, com_counters, counter_delta, Client, Scenario, Step, SMALL_DELAY,
+    self, batching_sluice, com_counters, counter_delta, Client, Scenario, Step,
 };
-use sluice_e2e::{MariaDb, Sluice};
+use sluice_e2e::MariaDb;
 use tokio::sync::Barrier;
 
 const CLIENTS: usize = 32;
+/// A table of unique tags, one of them (`existing`) taken.
+const TAGS_WITH_ONE_TAKEN: &str = "CREATE DATABASE app; \
+    CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
+      tag VARCHAR(40) NOT NULL UNIQUE) ENGINE=InnoDB; \
+    INSERT INTO app.t (tag) VALUES ('existing')";
 const DUPLICATE_OF: &str = "existing";
 
 /// One duplicate among 32 rows that leave as one batch: the batch commits
@@ -97,18 +102,8 @@ struct Cost {
 /// own error. Returns the statements the server ran meanwhile.
 async fn one_bad_row_among_32(bad: BadRow) -> Cost {
     let db = MariaDb::start().await;
-    db.sql(
-        "CREATE DATABASE app; \
-         CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
-           tag VARCHAR(40) NOT NULL UNIQUE) ENGINE=InnoDB; \
-         INSERT INTO app.t (tag) VALUES ('existing')",
-    )
-    .await;
-    let mut builder = Sluice::builder(&db);
-    for (k, v) in SMALL_DELAY {
-        builder = builder.env(*k, *v);
-    }
-    let sluice = builder.start().await;
+    db.sql(TAGS_WITH_ONE_TAKEN).await;
+    let sluice = batching_sluice(&db).await;
     let mut conns = Vec::new();
     for _ in 0..=CLIENTS {
         let mut conn = sluice.root_conn().await;
@@ -323,35 +318,23 @@ async fn members_inserting_the_same_new_key_give_one_row() {
     .await;
     let sluice = batching_sluice(&db).await;
     for verb in ["INSERT", "INSERT IGNORE"] {
-        let mut conns = Vec::new();
-        for i in 0..16 {
-            let mut conn = sluice.root_conn().await;
-            conn.query_drop("USE app").await.unwrap();
-            conn.query_drop(format!("{verb} INTO t (tag) VALUES ('warm-{verb}-{i}')"))
-                .await
-                .unwrap();
-            conns.push(conn);
+        let mut outcomes = Vec::new();
+        let sent = differential::warm_then_all_at_once(
+            &sluice,
+            16,
+            |i| format!("{verb} INTO t (tag) VALUES ('warm-{verb}-{i}')"),
+            &format!("{verb} INTO t (tag) VALUES ('same-{verb}')"),
+        )
+        .await;
+        for (result, mut conn) in sent {
+            let result = result.map(|()| (conn.affected_rows(), conn.get_warnings()));
+            let warnings: Vec<(String, u16, String)> =
+                conn.query("SHOW WARNINGS").await.unwrap_or_default();
+            outcomes.push((result, warnings));
         }
-        let barrier = Arc::new(Barrier::new(conns.len()));
-        let tasks: Vec<_> = conns
-            .into_iter()
-            .map(|mut conn| {
-                let barrier = barrier.clone();
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    let result = conn
-                        .query_drop(format!("{verb} INTO t (tag) VALUES ('same-{verb}')"))
-                        .await
-                        .map(|()| (conn.affected_rows(), conn.get_warnings()));
-                    let warnings: Vec<(String, u16, String)> =
-                        conn.query("SHOW WARNINGS").await.unwrap_or_default();
-                    (result, warnings)
-                })
-            })
-            .collect();
         let (mut inserted, mut refused) = (0, 0);
-        for task in tasks {
-            match task.await.unwrap() {
+        for outcome in outcomes {
+            match outcome {
                 (Ok((1, 0)), warnings) => {
                     assert!(warnings.is_empty(), "{warnings:?}");
                     inserted += 1;
@@ -390,13 +373,7 @@ async fn members_inserting_the_same_new_key_give_one_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_whose_insert_failed_is_batched_again() {
     let db = MariaDb::start().await;
-    db.sql(
-        "CREATE DATABASE app; \
-         CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY, \
-           tag VARCHAR(40) NOT NULL UNIQUE) ENGINE=InnoDB; \
-         INSERT INTO app.t (tag) VALUES ('existing')",
-    )
-    .await;
+    db.sql(TAGS_WITH_ONE_TAKEN).await;
     let sluice = batching_sluice(&db).await;
     let mut conn = sluice.root_conn().await;
     conn.query_drop("USE app").await.unwrap();

@@ -5,13 +5,10 @@
 //! alone, so that affected rows, ids, `LAST_INSERT_ID()` and warnings are
 //! MariaDB's own.
 
-use std::sync::Arc;
-
 use mysql_async::prelude::*;
 use mysql_async::Value;
 use sluice_e2e::differential::{self, batching_sluice, Client, Scenario, Step};
 use sluice_e2e::{sluice_status, MariaDb};
-use tokio::sync::Barrier;
 
 const TABLE: &str = "CREATE DATABASE app; \
     CREATE TABLE app.parent (id INT PRIMARY KEY) ENGINE=InnoDB; \
@@ -140,34 +137,17 @@ async fn members_writing_the_same_new_key_act_in_some_serial_order() {
                 "INSERT INTO t (tag, n) VALUES ('{tag}', 1) ON DUPLICATE KEY UPDATE n = n + 1"
             ),
         };
-        let mut conns = Vec::new();
-        for i in 0..MEMBERS {
-            let mut conn = sluice.root_conn().await;
-            conn.query_drop("USE app").await.unwrap();
-            conn.query_drop(sql(&format!("warm-{form}-{i}")))
-                .await
-                .unwrap();
-            conns.push(conn);
-        }
-        let barrier = Arc::new(Barrier::new(conns.len()));
-        let tasks: Vec<_> = conns
-            .into_iter()
-            .map(|mut conn| {
-                let barrier = barrier.clone();
-                let sql = sql(&format!("same-{form}"));
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    conn.query_drop(sql).await.map(|()| conn.affected_rows())
-                })
-            })
-            .collect();
+        let sent = differential::warm_then_all_at_once(
+            &sluice,
+            MEMBERS,
+            |i| sql(&format!("warm-{form}-{i}")),
+            &sql(&format!("same-{form}")),
+        )
+        .await;
         let mut affected = Vec::new();
-        for task in tasks {
-            affected.push(
-                task.await
-                    .unwrap()
-                    .unwrap_or_else(|e| panic!("{form}: {e}")),
-            );
+        for (result, conn) in sent {
+            result.unwrap_or_else(|e| panic!("{form}: {e}"));
+            affected.push(conn.affected_rows());
         }
         affected.sort_unstable();
         let mut expected = vec![2; MEMBERS];
