@@ -149,9 +149,37 @@ pub const KEYS: &[KeyDoc] = &[
         "The MariaDB/MySQL server to forward to, as host:port, or the absolute \
          path of its Unix socket (/run/mysqld/mysqld.sock) where Sluice runs on \
          the database host. The host is a name, an IPv4 address or a bracketed \
-         IPv6 address ([::1]:3306); names are resolved at each connect. A Unix \
-         socket carries no TLS: tls = preferred then means off, and required or \
-         verify are refused. The --backend flag overrides it.",
+         IPv6 address ([::1]:3306); names are resolved at each connect. With \
+         cluster = galera or primary, several servers separated by commas, in \
+         priority order: the first one that can take writes gets new sessions. \
+         A Unix socket carries no TLS: tls = preferred then means off, and \
+         required or verify are refused. The --backend flag overrides it.",
+    ),
+    key(
+        "backend",
+        "cluster",
+        "single",
+        "SLUICE_BACKEND__CLUSTER",
+        false,
+        "How the servers in address relate: single (one server; sessions always \
+         go to it), galera (Galera nodes; new sessions go to one writer, a node \
+         that is reachable and, with metrics.monitor_user set, Synced, \
+         wsrep_ready and not read-only) or primary (a primary with replicas; new \
+         sessions go to the first reachable server that, with monitor_user set, \
+         is not read-only). The writer stays until it stops qualifying; then \
+         the sessions on it are closed and new ones go to the next server that \
+         qualifies. Without monitor_user only reachability is checked.",
+    ),
+    key(
+        "backend",
+        "fail_back",
+        "false",
+        "SLUICE_BACKEND__FAIL_BACK",
+        false,
+        "With cluster = galera or primary: move new sessions back to a server \
+         listed earlier in address as soon as it qualifies again. Off by \
+         default, so a server that comes back only rejoins as a candidate; \
+         sessions already running stay where they are either way.",
     ),
     key(
         "backend",
@@ -192,7 +220,7 @@ pub const KEYS: &[KeyDoc] = &[
         "SLUICE_BACKEND__TLS_SERVER_NAME",
         false,
         "Host name or IP address the server's certificate must name under \
-         tls = verify; empty uses the host part of address.",
+         tls = verify; empty uses the host part of each server in address.",
     ),
     // [log]
     key(

@@ -26,6 +26,6 @@ pub use error::{ConfigError, Origin};
 pub use keys::{key_doc, reloadable_keys, render_ini, render_markdown, KeyDoc, KEYS, SECTIONS};
 pub use load::{load, load_from_env_iter, Overrides};
 pub use types::{
-    BackendConfig, BackendTlsMode, BatchMode, Config, LogConfig, LogFormat, MetricsConfig,
-    ProxyConfig, Secret, WriteBatchConfig,
+    BackendConfig, BackendTlsMode, BatchMode, ClusterMode, Config, LogConfig, LogFormat,
+    MetricsConfig, ProxyConfig, Secret, WriteBatchConfig,
 };

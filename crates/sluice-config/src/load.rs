@@ -12,8 +12,8 @@ use crate::error::{ConfigError, Origin};
 use crate::keys::{key_doc, keys_of, SECTIONS};
 use crate::parse;
 use crate::types::{
-    BackendConfig, BackendTlsMode, BatchMode, Config, LogConfig, LogFormat, MetricsConfig,
-    ProxyConfig, Secret, WriteBatchConfig,
+    BackendConfig, BackendTlsMode, BatchMode, ClusterMode, Config, LogConfig, LogFormat,
+    MetricsConfig, ProxyConfig, Secret, WriteBatchConfig,
 };
 
 /// Values from command-line flags; they beat every other source.
@@ -277,6 +277,8 @@ struct RawProxy {
 #[serde(deny_unknown_fields)]
 struct RawBackend {
     address: Option<String>,
+    cluster: Option<String>,
+    fail_back: Option<String>,
     connect_timeout: Option<String>,
     tls: Option<String>,
     tls_ca: Option<String>,
@@ -412,11 +414,27 @@ impl Convert<'_> {
     fn backend(&self, raw: RawBackend) -> Result<BackendConfig, ConfigError> {
         let d = BackendConfig::default();
         let b = BackendConfig {
-            address: self.value(
+            addresses: self.value(
                 "backend.address",
                 raw.address,
-                d.address,
-                parse::backend_address,
+                d.addresses,
+                parse::backend_addresses,
+            )?,
+            cluster: self.value("backend.cluster", raw.cluster, d.cluster, |s| {
+                match s.trim().to_ascii_lowercase().as_str() {
+                    "single" => Ok(ClusterMode::Single),
+                    "galera" => Ok(ClusterMode::Galera),
+                    "primary" => Ok(ClusterMode::Primary),
+                    _ => Err(format!(
+                        "{s:?} is not a cluster mode (expected single, galera or primary)"
+                    )),
+                }
+            })?,
+            fail_back: self.value(
+                "backend.fail_back",
+                raw.fail_back,
+                d.fail_back,
+                parse::boolean,
             )?,
             connect_timeout: self.value(
                 "backend.connect_timeout",
@@ -443,17 +461,26 @@ impl Convert<'_> {
                 |s| Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
             )?,
         };
-        if b.is_unix_socket() && matches!(b.tls, BackendTlsMode::Required | BackendTlsMode::Verify)
-        {
+        let socket = b
+            .addresses
+            .iter()
+            .find(|a| BackendConfig::is_unix_socket(a));
+        if let (Some(socket), BackendTlsMode::Required | BackendTlsMode::Verify) = (socket, b.tls) {
             return Err(ConfigError::Inconsistent(format!(
-                "backend.tls = {} needs a TCP backend.address: a Unix socket ({}) carries \
-                 no TLS (use tls = off or preferred)",
+                "backend.tls = {} needs TCP in backend.address: a Unix socket ({socket}) \
+                 carries no TLS (use tls = off or preferred)",
                 if b.tls == BackendTlsMode::Verify {
                     "verify"
                 } else {
                     "required"
                 },
-                b.address
+            )));
+        }
+        if b.cluster == ClusterMode::Single && b.addresses.len() > 1 {
+            return Err(ConfigError::Inconsistent(format!(
+                "backend.address lists {} servers but backend.cluster is single: set \
+                 cluster = galera or primary to use several",
+                b.addresses.len()
             )));
         }
         if b.tls == BackendTlsMode::Verify && b.tls_ca.is_none() {

@@ -79,6 +79,25 @@ pub(crate) fn socket_addr(s: &str, example: &str) -> Result<SocketAddr, String> 
 
 /// `host:port` where host is a name, an IPv4 address or a bracketed IPv6
 /// address. Names are not resolved here.
+/// One or more backend addresses separated by commas, each checked by
+/// [`backend_address`]; the same server twice is refused.
+pub(crate) fn backend_addresses(s: &str) -> Result<Vec<String>, String> {
+    let mut addresses: Vec<String> = Vec::new();
+    for part in s.split(',') {
+        if part.trim().is_empty() {
+            return Err(format!(
+                "{s:?} has an empty entry (expected servers separated by commas)"
+            ));
+        }
+        let address = backend_address(part.trim())?;
+        if addresses.contains(&address) {
+            return Err(format!("{address} is listed twice"));
+        }
+        addresses.push(address);
+    }
+    Ok(addresses)
+}
+
 /// A backend address: `host:port`, or the absolute path of a Unix socket.
 pub(crate) fn backend_address(s: &str) -> Result<String, String> {
     let t = s.trim();

@@ -59,7 +59,7 @@ fn defaults() {
     assert_eq!(c.proxy.idle_timeout, Some(Duration::from_secs(8 * 3600)));
     assert_eq!(c.proxy.handshake_timeout, Duration::from_secs(10));
     assert_eq!(c.proxy.shutdown_timeout, Duration::from_secs(30));
-    assert_eq!(c.backend.address, "127.0.0.1:3306");
+    assert_eq!(c.backend.addresses, ["127.0.0.1:3306"]);
     assert_eq!(c.backend.connect_timeout, Duration::from_secs(5));
     assert_eq!(c.log.level, "info");
     assert_eq!(c.log.format, LogFormat::Text);
@@ -110,7 +110,7 @@ fn file_overrides_defaults() {
     assert_eq!(c.proxy.listen, addr("0.0.0.0:4000"));
     assert_eq!(c.proxy.idle_timeout, Some(Duration::from_secs(90)));
     assert_eq!(c.proxy.max_connections, 1024);
-    assert_eq!(c.backend.address, "db.internal:3306");
+    assert_eq!(c.backend.addresses, ["db.internal:3306"]);
     assert_eq!(c.log.level, "info,sluice_proxy=debug");
     assert_eq!(c.log.format, LogFormat::Json);
     assert!(!c.writebatch.enabled);
@@ -129,7 +129,7 @@ fn env_overrides_file() {
         ("PATH", "/usr/bin"),
     ];
     let c = load_from_env_iter(Some(&ini.0), &Overrides::default(), env).unwrap();
-    assert_eq!(c.backend.address, "10.0.0.5:3306");
+    assert_eq!(c.backend.addresses, ["10.0.0.5:3306"]);
     assert_eq!(c.writebatch.max_delay, Duration::from_millis(10));
     assert!(!c.writebatch.enabled);
 }
@@ -141,7 +141,7 @@ fn env_names_are_case_insensitive() {
         ("SLUICE_LOG__FORMAT", "JSON"),
     ])
     .unwrap();
-    assert_eq!(c.backend.address, "h:1");
+    assert_eq!(c.backend.addresses, ["h:1"]);
     assert_eq!(c.log.format, LogFormat::Json);
 }
 
@@ -180,7 +180,7 @@ fn overrides_beat_env_and_file() {
     };
     let c = load_from_env_iter(Some(&ini.0), &overrides, env).unwrap();
     assert_eq!(c.proxy.listen, addr("127.0.0.1:3"));
-    assert_eq!(c.backend.address, "flag:3");
+    assert_eq!(c.backend.addresses, ["flag:3"]);
 }
 
 #[test]
@@ -452,7 +452,7 @@ fn restart_required_lists_non_reloadable_sections() {
     new.writebatch.max_delay = Duration::from_millis(9);
     new.log.format = LogFormat::Json;
     assert!(old.restart_required(&new).is_empty());
-    new.backend.address = "other:3306".into();
+    new.backend.addresses = vec!["other:3306".into()];
     new.metrics.listen = None;
     assert_eq!(old.restart_required(&new), vec!["backend", "metrics"]);
     // The sections that need a restart are those KEYS marks non-reloadable.
@@ -631,9 +631,10 @@ fn probe_keys_need_a_restart() {
 #[test]
 fn a_backend_may_be_a_unix_socket_without_tls() {
     let c = load_ini("[backend]\naddress = /run/mysqld/mysqld.sock\ntls = off\n").unwrap();
-    assert_eq!(c.backend.address, "/run/mysqld/mysqld.sock");
-    assert!(c.backend.is_unix_socket());
-    assert!(!load_env(&[]).unwrap().backend.is_unix_socket());
+    assert_eq!(c.backend.addresses, ["/run/mysqld/mysqld.sock"]);
+    assert!(BackendConfig::is_unix_socket(&c.backend.addresses[0]));
+    let default = load_env(&[]).unwrap().backend;
+    assert!(!BackendConfig::is_unix_socket(&default.addresses[0]));
     // preferred (the default) is allowed: a socket just offers no TLS.
     assert!(load_ini("[backend]\naddress = /tmp/m.sock\n").is_ok());
     for mode in ["required", "verify"] {
@@ -650,4 +651,73 @@ fn a_backend_may_be_a_unix_socket_without_tls() {
             .to_string();
         assert!(e.contains("backend.address"), "{e}");
     }
+}
+
+#[test]
+fn several_backends_need_a_cluster_mode() {
+    let c = load_ini(
+        "[backend]\naddress = db1:3306, db2:3306 ,/run/mysqld/mysqld.sock\ncluster = galera\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.backend.addresses,
+        ["db1:3306", "db2:3306", "/run/mysqld/mysqld.sock"]
+    );
+    assert_eq!(c.backend.cluster, ClusterMode::Galera);
+    assert!(!c.backend.fail_back);
+    let c = load_env(&[
+        ("SLUICE_BACKEND__ADDRESS", "a:1,b:2"),
+        ("SLUICE_BACKEND__CLUSTER", "Primary"),
+        ("SLUICE_BACKEND__FAIL_BACK", "true"),
+    ])
+    .unwrap();
+    assert_eq!(c.backend.cluster, ClusterMode::Primary);
+    assert!(c.backend.fail_back);
+    // One server in a cluster mode is allowed (a cluster shrunk to one).
+    assert!(load_ini("[backend]\naddress = a:1\ncluster = galera\n").is_ok());
+
+    let e = load_ini("[backend]\naddress = a:1, b:2\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("lists 2 servers but backend.cluster is single"),
+        "{e}"
+    );
+    let e = load_ini("[backend]\naddress = a:1, a:1\ncluster = primary\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("backend.address") && e.contains("listed twice"),
+        "{e}"
+    );
+    let e = load_ini("[backend]\naddress = a:1,,b:2\ncluster = primary\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("empty entry"), "{e}");
+    let e = load_ini("[backend]\naddress = a:1, b\ncluster = primary\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"b\" has no port"), "{e}");
+    let e = load_ini("[backend]\ncluster = ring\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("backend.cluster") && e.contains("not a cluster mode"),
+        "{e}"
+    );
+    let e = load_ini("[backend]\naddress = a:1, /tmp/m.sock\ncluster = galera\ntls = required\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Unix socket (/tmp/m.sock)"), "{e}");
+}
+
+#[test]
+fn each_backend_is_checked_against_its_own_host_name() {
+    let mut c = load_ini("[backend]\naddress = db1.x:3306, [::1]:3306\ncluster = galera\n")
+        .unwrap()
+        .backend;
+    assert_eq!(c.tls_name("db1.x:3306"), "db1.x");
+    assert_eq!(c.tls_name("[::1]:3306"), "::1");
+    c.tls_server_name = Some("cluster.x".into());
+    assert_eq!(c.tls_name("db1.x:3306"), "cluster.x");
 }

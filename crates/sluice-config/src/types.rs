@@ -55,11 +55,17 @@ impl Default for ProxyConfig {
     }
 }
 
-/// `[backend]`: the MariaDB server. Changes need a restart.
+/// `[backend]`: the MariaDB server or servers. Changes need a restart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendConfig {
-    /// `host:port`; validated to have a port, resolved at connect time.
-    pub address: String,
+    /// One or more servers in priority order, each `host:port` (validated
+    /// to have a port, resolved at connect time) or a Unix socket path.
+    pub addresses: Vec<String>,
+    /// How the servers relate; `single` allows exactly one.
+    pub cluster: ClusterMode,
+    /// Move new sessions back to a server listed earlier once it can take
+    /// writes again.
+    pub fail_back: bool,
     /// Bound on establishing a backend connection; never zero.
     pub connect_timeout: Duration,
     /// When Sluice encrypts its connections to the backend.
@@ -70,6 +76,18 @@ pub struct BackendConfig {
     /// Name the backend's certificate must carry under `tls = verify`;
     /// `None` uses the host of `address`.
     pub tls_server_name: Option<String>,
+}
+
+/// `[backend] cluster`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClusterMode {
+    /// One server.
+    #[default]
+    Single,
+    /// Galera nodes, one writer at a time.
+    Galera,
+    /// A primary with replicas: the first writable server.
+    Primary,
 }
 
 /// `[backend] tls`.
@@ -88,19 +106,17 @@ pub enum BackendTlsMode {
 
 impl BackendConfig {
     /// Whether `address` is a Unix socket path rather than `host:port`.
-    pub fn is_unix_socket(&self) -> bool {
-        self.address.starts_with('/')
+    pub fn is_unix_socket(address: &str) -> bool {
+        address.starts_with('/')
     }
 
-    /// The name the backend's certificate is checked against.
-    pub fn tls_name(&self) -> String {
+    /// The name the certificate of the server at `address` is checked
+    /// against.
+    pub fn tls_name(&self, address: &str) -> String {
         if let Some(name) = &self.tls_server_name {
             return name.clone();
         }
-        let host = self
-            .address
-            .rsplit_once(':')
-            .map_or(self.address.as_str(), |(host, _)| host);
+        let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
         host.trim_start_matches('[')
             .trim_end_matches(']')
             .to_string()
@@ -110,7 +126,9 @@ impl BackendConfig {
 impl Default for BackendConfig {
     fn default() -> Self {
         BackendConfig {
-            address: "127.0.0.1:3306".to_string(),
+            addresses: vec!["127.0.0.1:3306".to_string()],
+            cluster: ClusterMode::Single,
+            fail_back: false,
             connect_timeout: Duration::from_secs(5),
             tls: BackendTlsMode::Preferred,
             tls_ca: None,

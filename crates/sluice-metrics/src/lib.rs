@@ -3,14 +3,14 @@
 //!
 //! The crate knows nothing about the proxy. The daemon builds one
 //! [`Metrics`], hands clones of it to the proxy (which calls the recording
-//! methods on its hot path) and serves it with [`serve_http`]; the
-//! [`probe_backend`] task keeps `sluice_backend_up` and the health verdict
-//! current, optionally logging in as a monitor user ([`MonitorLogin`]) to
-//! run `SELECT 1`.
+//! methods on its hot path) and serves it with [`serve_http`]. The probes
+//! ([`probe_once`], [`probe_as`], [`probe_role_as`]) check one backend;
+//! the cluster monitor (crate `sluice-cluster`) runs them and records what
+//! they find in [`HttpState`] and the `sluice_backend_*` families.
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use sluice_metrics::{probe_backend, serve_http, HttpState, Metrics, MonitorLogin, ProbeSettings};
+//! use sluice_metrics::{probe_as, serve_http, HttpState, Metrics, MonitorLogin};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let metrics = Metrics::new()?;
@@ -19,13 +19,11 @@
 //! let (stop, shutdown) = tokio::sync::watch::channel(false);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9104").await?;
 //! tokio::spawn(serve_http(listener, state.clone(), shutdown.clone()));
-//! let probe = ProbeSettings {
-//!     address: "127.0.0.1:3306".to_owned(),
-//!     interval: Duration::from_secs(5),
-//!     timeout: Duration::from_secs(2),
-//!     monitor: Some(MonitorLogin::new("sluice_monitor", "secret")),
-//! };
-//! tokio::spawn(probe_backend(probe, state.clone(), shutdown));
+//! let monitor = MonitorLogin::new("sluice_monitor", "secret");
+//! match probe_as("127.0.0.1:3306", Duration::from_secs(2), &monitor).await {
+//!     Ok(_) => state.backend_probe_result(true),
+//!     Err(error) => state.backend_probe_failed(error.to_string()),
+//! }
 //! state.set_ready(true);
 //!
 //! // In a session:
@@ -54,9 +52,11 @@ mod throttle;
 
 pub use error::MetricsError;
 pub use http::serve_http;
-pub use metrics::{ClientGuard, Metrics, StatusSnapshot, TABLE_LABEL_CAP, TABLE_LABEL_OTHER};
-pub use probe::{
-    probe_as, probe_backend, probe_once, MonitorLogin, ProbeError, ProbeOutcome, ProbeSettings,
+pub use metrics::{
+    BackendGauges, ClientGuard, Metrics, StatusSnapshot, TABLE_LABEL_CAP, TABLE_LABEL_OTHER,
 };
-pub use state::{HttpState, Readiness, DEFAULT_UNHEALTHY_AFTER};
+pub use probe::{
+    probe_as, probe_once, probe_role_as, MonitorLogin, NodeRole, ProbeError, ProbeOutcome,
+};
+pub use state::{BackendStatus, HttpState, Readiness, DEFAULT_UNHEALTHY_AFTER};
 pub use throttle::{LogThrottle, LOG_BURST, LOG_WINDOW};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::error::MetricsError;
@@ -81,10 +81,27 @@ struct Inner {
     compressed_sessions_total: IntCounter,
     commands: StaticCounters,
     backend_connect_errors: IntCounter,
-    backend_up: IntGauge,
+    backend_up: IntGaugeVec,
+    backend_candidate: IntGaugeVec,
+    backend_writer: IntGaugeVec,
+    backend_wsrep_state: IntGaugeVec,
+    backend_failovers: IntCounter,
     /// Totals over every table, for [`StatusSnapshot`].
     batches_total: AtomicU64,
     rows_total: AtomicU64,
+}
+
+/// One backend's figures for [`Metrics::set_backend_health`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BackendGauges {
+    /// The last probe reached it.
+    pub up: bool,
+    /// It may take new sessions' writes.
+    pub candidate: bool,
+    /// New sessions go to it.
+    pub writer: bool,
+    /// Galera's `wsrep_local_state`, when read.
+    pub wsrep_local_state: Option<u8>,
 }
 
 /// The figures behind the admin SQL status view.
@@ -180,6 +197,15 @@ impl Families<'_> {
         label: &str,
     ) -> Result<IntCounterVec, MetricsError> {
         self.register(name, IntCounterVec::new(Opts::new(name, help), &[label]))
+    }
+
+    fn gauge_vec(
+        &self,
+        name: &'static str,
+        help: &str,
+        label: &str,
+    ) -> Result<IntGaugeVec, MetricsError> {
+        self.register(name, IntGaugeVec::new(Opts::new(name, help), &[label]))
     }
 
     fn histogram(
@@ -289,9 +315,32 @@ impl Metrics {
             "sluice_backend_connect_errors_total",
             "Failed attempts to open a backend connection.",
         )?;
-        let backend_up = f.int_gauge(
+        let backend_up = f.gauge_vec(
             "sluice_backend_up",
-            "1 if the last backend probe got a MySQL greeting (or a MySQL error packet), else 0.",
+            "1 if the last probe of the backend got a MySQL greeting (or a MySQL error \
+             packet; with a monitor user, a successful login and query), else 0.",
+            "backend",
+        )?;
+        let backend_candidate = f.gauge_vec(
+            "sluice_backend_candidate",
+            "1 if the backend may take the writes of new sessions (reachable; with a \
+             cluster mode and a monitor user also writable, and Synced and ready on Galera).",
+            "backend",
+        )?;
+        let backend_writer = f.gauge_vec(
+            "sluice_backend_writer",
+            "1 for the backend that new sessions are sent to, 0 for the others.",
+            "backend",
+        )?;
+        let backend_wsrep_state = f.gauge_vec(
+            "sluice_backend_wsrep_local_state",
+            "Galera's wsrep_local_state as the monitor user last read it (4 = Synced); \
+             absent until read.",
+            "backend",
+        )?;
+        let backend_failovers = f.counter(
+            "sluice_backend_failovers_total",
+            "Times new sessions were moved from one backend to another.",
         )?;
         let process = ProcessCollector::new().map_err(|source| MetricsError::Register {
             name: "process_*",
@@ -328,6 +377,10 @@ impl Metrics {
             commands,
             backend_connect_errors,
             backend_up,
+            backend_candidate,
+            backend_writer,
+            backend_wsrep_state,
+            backend_failovers,
             batches_total: AtomicU64::new(0),
             rows_total: AtomicU64::new(0),
             registry,
@@ -439,9 +492,28 @@ impl Metrics {
         self.inner.backend_connect_errors.inc();
     }
 
-    /// Sets `sluice_backend_up`.
-    pub fn set_backend_up(&self, up: bool) {
-        self.inner.backend_up.set(i64::from(up));
+    /// Sets `sluice_backend_up`, `sluice_backend_candidate` and
+    /// `sluice_backend_writer` of `backend`, and its Galera state when
+    /// known.
+    pub fn set_backend_health(&self, backend: &str, health: BackendGauges) {
+        let labels = [backend];
+        let set = |family: &IntGaugeVec, value: bool| {
+            family.with_label_values(&labels).set(i64::from(value));
+        };
+        set(&self.inner.backend_up, health.up);
+        set(&self.inner.backend_candidate, health.candidate);
+        set(&self.inner.backend_writer, health.writer);
+        if let Some(state) = health.wsrep_local_state {
+            self.inner
+                .backend_wsrep_state
+                .with_label_values(&labels)
+                .set(i64::from(state));
+        }
+    }
+
+    /// New sessions were moved to another backend.
+    pub fn backend_failover(&self) {
+        self.inner.backend_failovers.inc();
     }
 
     /// Rows waiting in batch queues, as last set.

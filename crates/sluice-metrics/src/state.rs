@@ -59,6 +59,26 @@ struct Inner {
     unhealthy_after_ms: AtomicU64,
     readiness: AtomicU8,
     backend: Mutex<Backend>,
+    backends: Mutex<Vec<BackendStatus>>,
+}
+
+/// One backend as `/health` lists it under `backends`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BackendStatus {
+    /// Its configured address.
+    pub address: String,
+    /// The last probe reached it.
+    pub up: bool,
+    /// It may take new sessions' writes.
+    pub candidate: bool,
+    /// New sessions go to it.
+    pub writer: bool,
+    /// `@@read_only`, when the monitor user read it.
+    pub read_only: Option<bool>,
+    /// Galera's `wsrep_local_state`, when the monitor user read it.
+    pub wsrep_local_state: Option<u8>,
+    /// Why it is down or not a candidate.
+    pub problem: Option<String>,
 }
 
 #[derive(Default)]
@@ -94,6 +114,7 @@ impl HttpState {
             unhealthy_after_ms: AtomicU64::new(millis(DEFAULT_UNHEALTHY_AFTER)),
             readiness: AtomicU8::new(0),
             backend: Mutex::new(Backend::default()),
+            backends: Mutex::new(Vec::new()),
         };
         HttpState {
             inner: Arc::new(inner),
@@ -153,9 +174,10 @@ impl HttpState {
         Readiness::from_u8(self.inner.readiness.load(Ordering::Acquire))
     }
 
-    /// Records a backend probe: `ok` marks the backend reachable now;
-    /// a failure starts (or continues) the unreachable period. Also sets
-    /// `sluice_backend_up`.
+    /// Records whether new sessions have a backend to go to (with one
+    /// backend: whether the last probe reached it): `ok` marks it
+    /// reachable now; a failure starts (or continues) the unreachable
+    /// period.
     pub fn backend_probe_result(&self, ok: bool) {
         self.record_probe(ok, None);
     }
@@ -178,7 +200,15 @@ impl HttpState {
             }
             backend.last_error = error;
         }
-        self.inner.metrics.set_backend_up(ok);
+    }
+
+    /// Replaces the per-backend list `/health` reports.
+    pub fn set_backends(&self, backends: Vec<BackendStatus>) {
+        *self
+            .inner
+            .backends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = backends;
     }
 
     /// Why the last probe failed, if it failed with a reason.
@@ -234,10 +264,17 @@ impl HttpState {
                 "queue depth {queue_depth} above 90% of max_queued_rows {bound}"
             ));
         }
+        let backends = self
+            .inner
+            .backends
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         Health {
             reasons,
             backend_reachable: failing_since.is_none(),
             backend_error,
+            backends,
             queue_depth,
             uptime_seconds: self.uptime().as_secs(),
             version: self.inner.version,
@@ -262,6 +299,7 @@ pub(crate) struct Health {
     pub(crate) backend_reachable: bool,
     /// Why the last probe failed, if it did.
     pub(crate) backend_error: Option<String>,
+    pub(crate) backends: Vec<BackendStatus>,
     pub(crate) queue_depth: u64,
     pub(crate) uptime_seconds: u64,
     pub(crate) version: &'static str,
@@ -292,8 +330,41 @@ impl Health {
             self.queue_depth, self.uptime_seconds
         );
         push_json_string(&mut out, self.version);
+        if !self.backends.is_empty() {
+            out.push_str(",\"backends\":[");
+            for (i, backend) in self.backends.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                backend.push_json(&mut out);
+            }
+            out.push(']');
+        }
         out.push_str("}\n");
         out
+    }
+}
+
+impl BackendStatus {
+    fn push_json(&self, out: &mut String) {
+        out.push_str("{\"address\":");
+        push_json_string(out, &self.address);
+        let _ = write!(
+            out,
+            ",\"up\":{},\"candidate\":{},\"writer\":{}",
+            self.up, self.candidate, self.writer
+        );
+        if let Some(read_only) = self.read_only {
+            let _ = write!(out, ",\"read_only\":{read_only}");
+        }
+        if let Some(state) = self.wsrep_local_state {
+            let _ = write!(out, ",\"wsrep_local_state\":{state}");
+        }
+        if let Some(problem) = &self.problem {
+            out.push_str(",\"problem\":");
+            push_json_string(out, problem);
+        }
+        out.push('}');
     }
 }
 
@@ -379,6 +450,39 @@ mod tests {
         state.backend_probe_result(true);
         assert_eq!(state.backend_error(), None);
         assert!(!state.health().to_json().contains("backend_error"));
+        Ok(())
+    }
+
+    #[test]
+    fn backends_are_listed_each_with_its_state() -> Result<(), MetricsError> {
+        let state = HttpState::new(Metrics::new()?, 10);
+        assert!(!state.health().to_json().contains("backends"));
+        state.set_backends(vec![
+            BackendStatus {
+                address: "a:3306".into(),
+                up: true,
+                candidate: true,
+                writer: true,
+                read_only: Some(false),
+                wsrep_local_state: Some(4),
+                problem: None,
+            },
+            BackendStatus {
+                address: "/run/mysqld/mysqld.sock".into(),
+                problem: Some("cannot \"connect\"".into()),
+                ..BackendStatus::default()
+            },
+        ]);
+        let json = state.health().to_json();
+        assert!(
+            json.ends_with(
+                ",\"backends\":[{\"address\":\"a:3306\",\"up\":true,\"candidate\":true,\
+                 \"writer\":true,\"read_only\":false,\"wsrep_local_state\":4},\
+                 {\"address\":\"/run/mysqld/mysqld.sock\",\"up\":false,\"candidate\":false,\
+                 \"writer\":false,\"problem\":\"cannot \\\"connect\\\"\"}]}\n"
+            ),
+            "{json}"
+        );
         Ok(())
     }
 

@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use sluice_metrics::{
-    probe_as, probe_backend, probe_once, serve_http, HttpState, Metrics, MonitorLogin, ProbeError,
-    ProbeOutcome, ProbeSettings,
+    probe_as, probe_once, serve_http, HttpState, Metrics, MonitorLogin, ProbeError, ProbeOutcome,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -270,15 +269,6 @@ async fn probe_once_tells_reachable_from_not() -> TestResult {
     Ok(())
 }
 
-fn settings(address: String, monitor: Option<MonitorLogin>) -> ProbeSettings {
-    ProbeSettings {
-        address,
-        interval: Duration::from_millis(20),
-        timeout: Duration::from_secs(2),
-        monitor,
-    }
-}
-
 /// Polls until `done` holds, at most [`WAIT`].
 async fn eventually(mut done: impl FnMut() -> bool) -> TestResult {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -288,43 +278,6 @@ async fn eventually(mut done: impl FnMut() -> bool) -> TestResult {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Ok(())
-}
-
-#[tokio::test]
-async fn probe_task_sets_backend_up() -> TestResult {
-    let metrics = Metrics::new()?;
-    let state = HttpState::new(metrics.clone(), 1000).with_unhealthy_after(Duration::ZERO);
-    let (stop, shutdown) = watch::channel(false);
-
-    let up = fake_backend(greeting()).await?.to_string();
-    let task = tokio::spawn(probe_backend(
-        settings(up, None),
-        state.clone(),
-        shutdown.clone(),
-    ));
-    eventually(|| state.backend_last_success().is_some()).await?;
-    assert!(metrics.render().contains("\nsluice_backend_up 1\n"));
-    assert!(state.backend_failing_since().is_none());
-    stop.send(true)?;
-    tokio::time::timeout(WAIT, task).await??;
-
-    let (stop, shutdown) = watch::channel(false);
-    let down = closed_port().await?.to_string();
-    let task = tokio::spawn(probe_backend(
-        settings(down.clone(), None),
-        state.clone(),
-        shutdown,
-    ));
-    eventually(|| state.backend_failing_since().is_some()).await?;
-    assert!(metrics.render().contains("\nsluice_backend_up 0\n"));
-    let error = state.backend_error().ok_or("no reason recorded")?;
-    assert!(
-        error.starts_with(&format!("cannot connect to {down}")),
-        "{error}"
-    );
-    stop.send(true)?;
-    tokio::time::timeout(WAIT, task).await??;
     Ok(())
 }
 
@@ -592,49 +545,5 @@ async fn monitor_failures_are_errors_with_the_servers_reason() -> TestResult {
     // login instead of counting a handshake error.
     eventually(|| events_of(&events).len() == 2).await?;
     assert_eq!(events_of(&events), ["switch reply of 0 bytes", "refused"]);
-    Ok(())
-}
-
-#[tokio::test]
-async fn probe_task_with_a_monitor_reports_why_the_backend_is_down() -> TestResult {
-    let metrics = Metrics::new()?;
-    let state = HttpState::new(metrics.clone(), 1000).with_unhealthy_after(Duration::ZERO);
-    let (address, _) = scripted_backend(GOOD).await?;
-    let (stop, shutdown) = watch::channel(false);
-    let monitor = Some(MonitorLogin::new("mon", "wrong"));
-    let task = tokio::spawn(probe_backend(
-        settings(address.clone(), monitor),
-        state.clone(),
-        shutdown,
-    ));
-    eventually(|| state.backend_error().is_some()).await?;
-    assert!(metrics.render().contains("\nsluice_backend_up 0\n"));
-    let server = start(state.clone()).await?;
-    let reply = get(server.address, "/health").await?;
-    assert_eq!(reply.status, 503, "{}", reply.body);
-    assert!(
-        reply.body.contains(
-            "reason\":\"backend unreachable for 0s: monitor login as 'mon' refused: error 1045"
-        ),
-        "{}",
-        reply.body
-    );
-    stop.send(true)?;
-    tokio::time::timeout(WAIT, task).await??;
-
-    // The same server with the right password is up.
-    let (stop, shutdown) = watch::channel(false);
-    let monitor = Some(MonitorLogin::new("mon", "s3cret"));
-    let task = tokio::spawn(probe_backend(
-        settings(address, monitor),
-        state.clone(),
-        shutdown,
-    ));
-    eventually(|| state.backend_failing_since().is_none()).await?;
-    assert!(metrics.render().contains("\nsluice_backend_up 1\n"));
-    assert_eq!(get(server.address, "/health").await?.status, 200);
-    stop.send(true)?;
-    tokio::time::timeout(WAIT, task).await??;
-    let _ = server.stop.send(true);
     Ok(())
 }

@@ -47,6 +47,19 @@ pub enum SessionError {
         /// Why it failed.
         reason: String,
     },
+    /// No backend could take a new session within the wait allowed.
+    #[error("no database server can take new sessions now (waited {waited:?} for one)")]
+    NoWriter {
+        /// How long the login waited for a backend.
+        waited: std::time::Duration,
+    },
+    /// The backend of the session stopped being one that takes writes
+    /// (down, read-only, not Synced), so Sluice closed the session.
+    #[error("the database server {address} can no longer take writes")]
+    BackendGivenUp {
+        /// The session's backend.
+        address: String,
+    },
     /// The login did not complete within the handshake timeout.
     #[error("login did not complete within {0:?}")]
     HandshakeTimeout(std::time::Duration),
@@ -86,6 +99,10 @@ impl SessionError {
 /// malformed packet.
 pub(crate) const ER_UNKNOWN_ERROR: u16 = 1105;
 
+/// MariaDB's "Connection was killed" (SQLSTATE 70100), which it sends a
+/// client whose idle connection it closes.
+pub(crate) const ER_CONNECTION_KILLED: u16 = 1927;
+
 /// MariaDB's answer to a handshake it cannot read.
 pub(crate) const ER_HANDSHAKE_ERROR: u16 = 1043;
 
@@ -98,6 +115,22 @@ pub(crate) struct ClientError {
 }
 
 impl SessionError {
+    /// What a logged-in client is told when Sluice ends its session
+    /// between commands for this reason; `None` for errors that end a
+    /// session without a word.
+    pub(crate) fn closing_notice(&self) -> Option<ClientError> {
+        match self {
+            SessionError::BackendGivenUp { .. } => Some(ClientError {
+                code: ER_CONNECTION_KILLED,
+                sql_state: b"70100",
+                message: format!(
+                    "Sluice closed the session: {self}; reconnect to reach one that can"
+                ),
+            }),
+            _ => None,
+        }
+    }
+
     /// What a client whose login ends with this error is told: the one
     /// table from login failure to MySQL code and SQLSTATE. `None` when
     /// the client's own connection failed, since nothing would reach it.
@@ -126,6 +159,9 @@ impl SessionError {
                 b"HY000",
                 format!("Sluice cannot reach the database server: {self}"),
             ),
+            SessionError::NoWriter { .. } | SessionError::BackendGivenUp { .. } => {
+                (ER_UNKNOWN_ERROR, b"HY000", format!("Sluice: {self}"))
+            }
             SessionError::HandshakeTimeout(_) => {
                 (ER_UNKNOWN_ERROR, b"HY000", format!("Sluice: {self}"))
             }

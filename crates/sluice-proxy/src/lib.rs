@@ -29,5 +29,5 @@ mod transport;
 pub use batching::{BatchContext, BatchMode, BatchStats, BatchingSettings};
 pub use error::SessionError;
 pub use listener::{serve, ServeReport};
-pub use settings::ProxySettings;
+pub use settings::{BackendTarget, ProxySettings};
 pub use tls::{BackendTls, BackendTlsMode, ClientTls, TlsError};

@@ -25,12 +25,17 @@ use crate::io::PacketStream;
 use crate::relay::ResponseObserver;
 use crate::session_state::SessionState;
 use crate::settings::ProxySettings;
-use crate::tls::{BackendTlsMode, ClientTls};
+use crate::tls::{BackendTls, BackendTlsMode, ClientTls};
+use sluice_cluster::EvictionNotice;
 
 /// A client logged in on its own backend connection.
 pub(crate) struct LoggedIn {
     pub(crate) client: PacketStream,
     pub(crate) backend: PacketStream,
+    /// Which of the configured backends it is on.
+    pub(crate) backend_index: usize,
+    /// Fires when that backend is given up and the session must close.
+    pub(crate) eviction: EvictionNotice,
     pub(crate) caps: SessionCaps,
     pub(crate) state: SessionState,
     pub(crate) greeting: Greeting,
@@ -134,22 +139,49 @@ fn refusal_greeting(offer_tls: bool) -> Vec<u8> {
     out
 }
 
-async fn connect_backend(settings: &ProxySettings) -> Result<PacketStream, SessionError> {
+/// A backend connection, before its greeting.
+pub(crate) struct Connected {
+    pub(crate) stream: PacketStream,
+    /// Which of the configured backends it reaches.
+    pub(crate) backend_index: usize,
+    /// Taken before connecting, so that an eviction during the login
+    /// counts.
+    pub(crate) eviction: EvictionNotice,
+}
+
+/// Connects to the backend that takes new sessions now, waiting up to
+/// the connect timeout for one when none can.
+async fn connect_backend(settings: &ProxySettings) -> Result<Connected, SessionError> {
+    let waited = settings.connect_timeout;
+    let index = settings
+        .topology
+        .writer_within(waited)
+        .await
+        .ok_or(SessionError::NoWriter { waited })?;
+    let target = settings
+        .backends
+        .get(index)
+        .ok_or(SessionError::NoWriter { waited })?;
+    let eviction = settings.topology.evictions(index);
     let fail = |reason: String| SessionError::BackendConnect {
-        address: settings.backend_address.clone(),
+        address: target.address.clone(),
         reason,
     };
     let connect = async {
-        if settings.backend_is_unix_socket() {
-            let stream = tokio::net::UnixStream::connect(&settings.backend_address).await?;
+        if target.is_unix_socket() {
+            let stream = tokio::net::UnixStream::connect(&target.address).await?;
             Ok(PacketStream::over(stream, Peer::Backend))
         } else {
-            let stream = TcpStream::connect(&settings.backend_address).await?;
+            let stream = TcpStream::connect(&target.address).await?;
             Ok::<_, std::io::Error>(PacketStream::new(stream, Peer::Backend))
         }
     };
     match tokio::time::timeout(settings.connect_timeout, connect).await {
-        Ok(Ok(stream)) => Ok(stream),
+        Ok(Ok(stream)) => Ok(Connected {
+            stream,
+            backend_index: index,
+            eviction,
+        }),
         Ok(Err(e)) => Err(fail(e.to_string())),
         Err(_) => Err(fail(format!(
             "no answer within {:?}",
@@ -221,7 +253,7 @@ pub(crate) async fn login(
 async fn login_over(
     client: PacketStream,
     settings: &ProxySettings,
-    connect: impl Future<Output = Result<PacketStream, SessionError>>,
+    connect: impl Future<Output = Result<Connected, SessionError>>,
 ) -> Result<LoginOutcome, SessionError> {
     let mut client = ClientLeg {
         stream: client,
@@ -238,6 +270,8 @@ async fn login_over(
         Ok(Ok(Steps::LoggedIn(parts))) => {
             let LoginParts {
                 backend,
+                backend_index,
+                eviction,
                 caps,
                 state,
                 greeting,
@@ -249,6 +283,8 @@ async fn login_over(
             return Ok(LoginOutcome::LoggedIn(Box::new(LoggedIn {
                 client: client.stream,
                 backend,
+                backend_index,
+                eviction,
                 caps,
                 state,
                 greeting,
@@ -271,6 +307,8 @@ enum Steps {
 
 struct LoginParts {
     backend: PacketStream,
+    backend_index: usize,
+    eviction: EvictionNotice,
     caps: SessionCaps,
     state: SessionState,
     greeting: Greeting,
@@ -280,9 +318,14 @@ struct LoginParts {
 async fn login_steps(
     client: &mut ClientLeg,
     settings: &ProxySettings,
-    connect: impl Future<Output = Result<PacketStream, SessionError>>,
+    connect: impl Future<Output = Result<Connected, SessionError>>,
 ) -> Result<Steps, SessionError> {
-    let mut backend = connect.await?;
+    let Connected {
+        stream: mut backend,
+        backend_index,
+        eviction,
+    } = connect.await?;
+    let target_tls = settings.backends.get(backend_index).map(|t| &t.tls);
 
     let greeting_packet = backend.read_small_packet().await?;
     if greeting_packet.payload().first() == Some(&ERR_HEADER) {
@@ -324,7 +367,7 @@ async fn login_steps(
         caps,
     } = ready;
     clear_compression(&mut response.bytes[HEADER_LEN..]);
-    let Some(backend_tls) = backend_leg(&greeting, settings) else {
+    let Some(backend_tls) = backend_leg(&greeting, target_tls) else {
         let message = "Sluice requires TLS to the database server (backend.tls), \
                        but the server does not offer it";
         sluice_metrics::warn_throttled!("{message}");
@@ -386,6 +429,8 @@ async fn login_steps(
     }
     Ok(Steps::LoggedIn(Box::new(LoginParts {
         backend,
+        backend_index,
+        eviction,
         caps,
         state,
         greeting,
@@ -471,20 +516,24 @@ async fn client_side(
 
 /// How the backend leg is carried: `Some(None)` plain, `Some(Some(..))`
 /// over TLS, `None` when TLS is required and the backend does not offer it.
+/// `tls` is the backend's TLS setting (`None`: plain).
 fn backend_leg<'a>(
     greeting: &Greeting,
-    settings: &'a ProxySettings,
+    tls: Option<&'a BackendTls>,
 ) -> Option<
     Option<&'a (
         tokio_rustls::TlsConnector,
         rustls::pki_types::ServerName<'static>,
     )>,
 > {
-    let connector = settings.backend_tls.connector();
-    match settings.backend_tls.mode {
-        // A Unix socket carries no TLS (the configuration refuses the
-        // modes that require it).
-        _ if settings.backend_is_unix_socket() => Some(None),
+    // A Unix socket carries no TLS: the daemon gives such a backend
+    // `BackendTls::off()` (the configuration refuses the modes that
+    // require TLS with a socket).
+    let Some(tls) = tls else {
+        return Some(None);
+    };
+    let connector = tls.connector();
+    match tls.mode {
         BackendTlsMode::Off => Some(None),
         BackendTlsMode::Preferred => Some(connector.filter(|_| greeting.backend_offers_tls())),
         BackendTlsMode::Required | BackendTlsMode::Verify => {

@@ -11,6 +11,10 @@ use tokio::sync::watch;
 
 use std::sync::Arc;
 
+use sluice_cluster::EvictionNotice;
+use sluice_protocol::ok::err_payload;
+use sluice_protocol::packet::encode_packet;
+
 use crate::batching::{BatchContext, Offer, SessionBatching};
 use crate::error::{Peer, SessionError};
 use crate::exchange::{relay_response_to, Handled, SessionIo};
@@ -35,11 +39,16 @@ pub(crate) enum SessionEnd {
     /// The server closed the idle session (`KILL`, `wait_timeout`); the
     /// client got what it sent before closing, then the close.
     BackendClosed,
+    /// The session's backend can no longer take writes; the client was
+    /// told so, as MariaDB tells a killed connection.
+    BackendGivenUp,
 }
 
 pub(crate) struct Session {
     client: PacketStream,
     backend: PacketStream,
+    backend_index: usize,
+    eviction: EvictionNotice,
     caps: SessionCaps,
     state: SessionState,
     batching: Option<SessionBatching>,
@@ -54,10 +63,14 @@ impl Session {
         metrics: sluice_metrics::Metrics,
     ) -> Session {
         let version = login.greeting.version_triple();
-        let batching = batching.map(|ctx| SessionBatching::new(ctx, conn_id, version));
+        let backend_index = login.backend_index;
+        let batching =
+            batching.map(|ctx| SessionBatching::new(ctx, conn_id, backend_index, version));
         Session {
             client: login.client,
             backend: login.backend,
+            backend_index,
+            eviction: login.eviction,
             caps: login.caps,
             state: login.state,
             batching,
@@ -70,13 +83,16 @@ impl Session {
         settings: &ProxySettings,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<SessionEnd, SessionError> {
+        let mut eviction = std::mem::replace(&mut self.eviction, EvictionNotice::never());
         loop {
             let waited = tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|stop| *stop) => return Ok(SessionEnd::Shutdown),
+                () = eviction.given_up() => Waited::GivenUp,
                 waited = wait_for_command(&mut self.client, &mut self.backend, settings) => waited?,
             };
             match waited {
+                Waited::GivenUp => return self.close_given_up(settings).await,
                 Waited::Command => {}
                 Waited::Closed => return Ok(SessionEnd::ClientLeft),
                 Waited::Idle => return Ok(SessionEnd::IdleTimeout),
@@ -90,12 +106,63 @@ impl Session {
                     return Ok(SessionEnd::BackendClosed);
                 }
             }
-            match self.handle_command().await? {
+            let finished = {
+                let command = self.handle_command();
+                tokio::pin!(command);
+                tokio::select! {
+                    handled = &mut command => Some((handled?, false)),
+                    () = eviction.given_up() => {
+                        // Let the command finish if its server still
+                        // answers; a server that is gone for good would
+                        // otherwise hold the client until TCP gives up.
+                        match tokio::time::timeout(settings.connect_timeout, &mut command).await {
+                            Ok(handled) => Some((handled?, true)),
+                            Err(_) => None,
+                        }
+                    }
+                }
+            };
+            let Some((handled, given_up)) = finished else {
+                return Err(self.given_up_error(settings));
+            };
+            match handled {
+                Handled::Continue if given_up => return self.close_given_up(settings).await,
                 Handled::Continue => {}
                 Handled::Quit => return Ok(SessionEnd::ClientLeft),
                 Handled::Stream => return self.stream().await,
             }
         }
+    }
+
+    fn given_up_error(&self, settings: &ProxySettings) -> SessionError {
+        let address = settings
+            .backends
+            .get(self.backend_index)
+            .map_or_else(String::new, |target| target.address.clone());
+        SessionError::BackendGivenUp { address }
+    }
+
+    /// Tells the client, between commands, that its session ends because
+    /// its server can no longer take writes, and closes both legs. The
+    /// client reads the error at its next command, as after a `KILL`.
+    async fn close_given_up(
+        &mut self,
+        settings: &ProxySettings,
+    ) -> Result<SessionEnd, SessionError> {
+        let notice = self.given_up_error(settings).closing_notice();
+        if let Some(notice) = notice {
+            // Sequence id 1: the client reads it as the answer to the
+            // command it sends next, the only time it reads at all.
+            let mut out = Vec::new();
+            encode_packet(
+                &mut out,
+                1,
+                &err_payload(notice.code, notice.sql_state, &notice.message),
+            );
+            let _ = self.client.write_all(&out).await;
+        }
+        let _ = self.client.stream.shutdown().await;
+        Ok(SessionEnd::BackendGivenUp)
     }
 
     /// Relays what the server sent an idle session unasked (the error
@@ -259,6 +326,8 @@ enum Waited {
     BackendSpoke,
     /// The server closed the connection while no command was running.
     BackendClosed,
+    /// The session's backend can no longer take writes.
+    GivenUp,
 }
 
 /// Waits until the client sends the first bytes of a command, or leaves,

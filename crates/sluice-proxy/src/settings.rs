@@ -1,13 +1,19 @@
 use std::time::Duration;
 
+use sluice_cluster::Topology;
+
 use crate::tls::{BackendTls, ClientTls};
 
 /// What the relay needs to know; the daemon fills it from its config.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
-    /// Backend address, `host:port`, resolved at each connect.
-    pub backend_address: String,
-    /// Bound on connecting to the backend.
+    /// The backends, in the order the topology numbers them.
+    pub backends: Vec<BackendTarget>,
+    /// Which backend new sessions go to, and when the sessions on one
+    /// must close.
+    pub topology: Topology,
+    /// Bound on connecting to the backend (and on waiting for a backend
+    /// to take writes, when none can).
     pub connect_timeout: Duration,
     /// Bound on the whole login exchange.
     pub handshake_timeout: Duration,
@@ -21,22 +27,33 @@ pub struct ProxySettings {
     pub client_tls: Option<ClientTls>,
     /// Refuse clients that do not switch to TLS.
     pub require_secure_transport: bool,
-    /// TLS to the backend.
-    pub backend_tls: BackendTls,
 }
 
-impl ProxySettings {
-    /// Whether the backend is reached through a Unix socket (its address
+/// One backend server and how Sluice reaches it.
+#[derive(Debug, Clone)]
+pub struct BackendTarget {
+    /// `host:port` (resolved at each connect) or a Unix socket path.
+    pub address: String,
+    /// TLS to this server.
+    pub tls: BackendTls,
+}
+
+impl BackendTarget {
+    /// Whether the server is reached through a Unix socket (its address
     /// is an absolute path) rather than TCP.
-    pub fn backend_is_unix_socket(&self) -> bool {
-        self.backend_address.starts_with('/')
+    pub fn is_unix_socket(&self) -> bool {
+        self.address.starts_with('/')
     }
 }
 
 impl Default for ProxySettings {
     fn default() -> Self {
         ProxySettings {
-            backend_address: "127.0.0.1:3306".into(),
+            backends: vec![BackendTarget {
+                address: "127.0.0.1:3306".into(),
+                tls: BackendTls::off(),
+            }],
+            topology: Topology::single(),
             connect_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: None,
@@ -44,7 +61,6 @@ impl Default for ProxySettings {
             shutdown_timeout: Duration::from_secs(30),
             client_tls: None,
             require_secure_transport: false,
-            backend_tls: BackendTls::off(),
         }
     }
 }

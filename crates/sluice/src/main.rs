@@ -38,13 +38,18 @@ async fn run(
     activation: listen::Activation,
     log_reload: logging::LevelHandle,
 ) -> anyhow::Result<()> {
-    let (client_tls, backend_tls) = tls_settings(&config)?;
+    let (client_tls, backends) = tls_settings(&config)?;
     let listener = client_listener(&config.proxy, &activation)?;
     let listening_on = listener
         .local_addr()
         .map_or_else(|_| config.proxy.listen.to_string(), |a| a.to_string());
+    let topology = sluice_cluster::Topology::new(
+        cluster_mode(config.backend.cluster),
+        config.backend.addresses.len(),
+    );
     let settings = sluice_proxy::ProxySettings {
-        backend_address: config.backend.address.clone(),
+        backends,
+        topology: topology.clone(),
         connect_timeout: config.backend.connect_timeout,
         handshake_timeout: config.proxy.handshake_timeout,
         idle_timeout: config.proxy.idle_timeout,
@@ -52,7 +57,6 @@ async fn run(
         shutdown_timeout: config.proxy.shutdown_timeout,
         client_tls,
         require_secure_transport: config.proxy.require_secure_transport,
-        backend_tls,
     };
     let metrics = sluice_metrics::Metrics::new().context("cannot create the metrics registry")?;
     // The context exists even with batching off, so a reload can turn it on.
@@ -75,22 +79,35 @@ async fn run(
     let monitor = config.metrics.monitor_user.as_ref().map(|user| {
         sluice_metrics::MonitorLogin::new(user, config.metrics.monitor_password.expose())
     });
-    if let Some(monitor) = &monitor {
-        tracing::info!(
+    match (&monitor, topology.mode()) {
+        (Some(monitor), sluice_cluster::ClusterMode::Single) => tracing::info!(
             user = monitor.user(),
             "backend probe logs in as the monitor user and runs SELECT 1"
-        );
+        ),
+        (Some(monitor), mode) => tracing::info!(
+            user = monitor.user(),
+            cluster = mode.as_str(),
+            "backend probe logs in as the monitor user and reads each server's role"
+        ),
+        (None, sluice_cluster::ClusterMode::Single) => {}
+        (None, mode) => tracing::warn!(
+            cluster = mode.as_str(),
+            "no [metrics] monitor_user: servers are judged by reachability only, so a \
+             read-only or unsynced server may be chosen to take writes"
+        ),
     }
-    let probe = sluice_metrics::ProbeSettings {
-        address: config.backend.address.clone(),
+    let probe = sluice_cluster::MonitorSettings {
+        addresses: config.backend.addresses.clone(),
         interval: config.metrics.probe_interval,
         // The whole probe (connect, login, query) gets what a client's
         // backend connection gets to open.
         timeout: config.backend.connect_timeout,
         monitor,
+        fail_back: config.backend.fail_back,
     };
-    tokio::spawn(sluice_metrics::probe_backend(
+    tokio::spawn(sluice_cluster::watch_backends(
         probe,
+        topology,
         http.clone(),
         http_stop_rx,
     ));
@@ -103,7 +120,8 @@ async fn run(
     ));
     tracing::info!(
         listen = %listening_on,
-        backend = %config.backend.address,
+        backend = %config.backend.addresses.join(", "),
+        cluster = cluster_mode(config.backend.cluster).as_str(),
         version = env!("CARGO_PKG_VERSION"),
         "sluice started"
     );
@@ -185,11 +203,23 @@ fn batching_settings(config: &sluice_config::WriteBatchConfig) -> sluice_proxy::
     }
 }
 
+fn cluster_mode(mode: sluice_config::ClusterMode) -> sluice_cluster::ClusterMode {
+    match mode {
+        sluice_config::ClusterMode::Single => sluice_cluster::ClusterMode::Single,
+        sluice_config::ClusterMode::Galera => sluice_cluster::ClusterMode::Galera,
+        sluice_config::ClusterMode::Primary => sluice_cluster::ClusterMode::Primary,
+    }
+}
+
 /// Loads the certificates and keys the configuration names, so that a
 /// bad file stops the start with its name rather than failing each login.
+/// Returns the client-side TLS and each backend with its own TLS.
 fn tls_settings(
     config: &sluice_config::Config,
-) -> anyhow::Result<(Option<sluice_proxy::ClientTls>, sluice_proxy::BackendTls)> {
+) -> anyhow::Result<(
+    Option<sluice_proxy::ClientTls>,
+    Vec<sluice_proxy::BackendTarget>,
+)> {
     let client = match (&config.proxy.tls_cert, &config.proxy.tls_key) {
         (Some(cert), Some(key)) => Some(
             sluice_proxy::ClientTls::from_pem_files(cert, key)
@@ -197,22 +227,36 @@ fn tls_settings(
         ),
         _ => None,
     };
-    let mode = match config.backend.tls {
-        // A Unix socket carries no TLS (required and verify are refused
-        // with such an address when the configuration loads).
-        _ if config.backend.is_unix_socket() => sluice_proxy::BackendTlsMode::Off,
-        sluice_config::BackendTlsMode::Off => sluice_proxy::BackendTlsMode::Off,
-        sluice_config::BackendTlsMode::Preferred => sluice_proxy::BackendTlsMode::Preferred,
-        sluice_config::BackendTlsMode::Required => sluice_proxy::BackendTlsMode::Required,
-        sluice_config::BackendTlsMode::Verify => sluice_proxy::BackendTlsMode::Verify,
-    };
-    let backend = sluice_proxy::BackendTls::new(
-        mode,
-        config.backend.tls_ca.as_deref(),
-        &config.backend.tls_name(),
-    )
-    .context("cannot set up TLS to the backend ([backend] tls, tls_ca, tls_server_name)")?;
-    Ok((client, backend))
+    let mut backends = Vec::with_capacity(config.backend.addresses.len());
+    for address in &config.backend.addresses {
+        let mode = match config.backend.tls {
+            // A Unix socket carries no TLS (required and verify are
+            // refused with such an address when the configuration loads).
+            _ if sluice_config::BackendConfig::is_unix_socket(address) => {
+                sluice_proxy::BackendTlsMode::Off
+            }
+            sluice_config::BackendTlsMode::Off => sluice_proxy::BackendTlsMode::Off,
+            sluice_config::BackendTlsMode::Preferred => sluice_proxy::BackendTlsMode::Preferred,
+            sluice_config::BackendTlsMode::Required => sluice_proxy::BackendTlsMode::Required,
+            sluice_config::BackendTlsMode::Verify => sluice_proxy::BackendTlsMode::Verify,
+        };
+        let tls = sluice_proxy::BackendTls::new(
+            mode,
+            config.backend.tls_ca.as_deref(),
+            &config.backend.tls_name(address),
+        )
+        .with_context(|| {
+            format!(
+                "cannot set up TLS to the backend {address} ([backend] tls, tls_ca, \
+                 tls_server_name)"
+            )
+        })?;
+        backends.push(sluice_proxy::BackendTarget {
+            address: address.clone(),
+            tls,
+        });
+    }
+    Ok((client, backends))
 }
 
 /// SIGHUP: read the configuration again; apply `[writebatch]` and `[log]`

@@ -78,7 +78,8 @@ async fn monitor_user_runs_select_1_and_a_wrong_password_turns_health_503() {
         good.log_tail(20)
     );
     let (_, metrics) = get(good.metrics_port(), "/metrics").await;
-    assert!(metrics.contains("\nsluice_backend_up 1\n"), "{metrics}");
+    let up = |value: u8| format!("\nsluice_backend_up{{backend=\"{}\"}} {value}\n", db.addr());
+    assert!(metrics.contains(&up(1)), "{metrics}");
 
     // (b) The wrong password: 503 within unhealthy_after (1 s) plus a few
     // probe intervals, with the monitor login's refusal as the reason.
@@ -97,7 +98,7 @@ async fn monitor_user_runs_select_1_and_a_wrong_password_turns_health_503() {
     );
     assert!(body.contains("\"backend_reachable\":false"), "{body}");
     let (_, metrics) = get(bad.metrics_port(), "/metrics").await;
-    assert!(metrics.contains("\nsluice_backend_up 0\n"), "{metrics}");
+    assert!(metrics.contains(&up(0)), "{metrics}");
     // Logged once, on the change, not at every probe; never the password.
     let log = bad.log_contents();
     assert_eq!(

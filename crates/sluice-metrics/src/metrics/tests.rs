@@ -20,6 +20,10 @@ const FAMILIES: &[&str] = &[
     "sluice_commands_total",
     "sluice_backend_connect_errors_total",
     "sluice_backend_up",
+    "sluice_backend_candidate",
+    "sluice_backend_writer",
+    "sluice_backend_wsrep_local_state",
+    "sluice_backend_failovers_total",
 ];
 
 fn record_one_of_each(m: &Metrics) -> ClientGuard {
@@ -38,7 +42,16 @@ fn record_one_of_each(m: &Metrics) -> ClientGuard {
     m.command("query");
     m.compressed_session();
     m.backend_connect_error();
-    m.set_backend_up(true);
+    m.set_backend_health(
+        "db1:3306",
+        BackendGauges {
+            up: true,
+            candidate: true,
+            writer: true,
+            wsrep_local_state: Some(4),
+        },
+    );
+    m.backend_failover();
     m.client_connected()
 }
 
@@ -179,13 +192,54 @@ fn registries_are_independent() -> Result<(), MetricsError> {
 }
 
 #[test]
-fn backend_up_is_zero_or_one() -> Result<(), MetricsError> {
+fn backend_gauges_are_per_backend() -> Result<(), MetricsError> {
     let m = Metrics::new()?;
-    assert_eq!(value_of(&m.render(), "sluice_backend_up"), Some(0.0));
-    m.set_backend_up(true);
-    assert_eq!(value_of(&m.render(), "sluice_backend_up"), Some(1.0));
-    m.set_backend_up(false);
-    assert_eq!(value_of(&m.render(), "sluice_backend_up"), Some(0.0));
+    let writer = BackendGauges {
+        up: true,
+        candidate: true,
+        writer: true,
+        wsrep_local_state: Some(4),
+    };
+    m.set_backend_health("a:3306", writer);
+    m.set_backend_health(
+        "b:3306",
+        BackendGauges {
+            up: true,
+            ..BackendGauges::default()
+        },
+    );
+    let text = m.render();
+    let of = |series: &str| value_of(&text, series);
+    assert_eq!(of("sluice_backend_up{backend=\"a:3306\"}"), Some(1.0));
+    assert_eq!(of("sluice_backend_writer{backend=\"a:3306\"}"), Some(1.0));
+    assert_eq!(of("sluice_backend_up{backend=\"b:3306\"}"), Some(1.0));
+    assert_eq!(
+        of("sluice_backend_candidate{backend=\"b:3306\"}"),
+        Some(0.0)
+    );
+    assert_eq!(of("sluice_backend_writer{backend=\"b:3306\"}"), Some(0.0));
+    assert_eq!(
+        of("sluice_backend_wsrep_local_state{backend=\"a:3306\"}"),
+        Some(4.0)
+    );
+    assert_eq!(
+        of("sluice_backend_wsrep_local_state{backend=\"b:3306\"}"),
+        None
+    );
+    m.set_backend_health("a:3306", BackendGauges::default());
+    let text = m.render();
+    assert_eq!(
+        value_of(&text, "sluice_backend_up{backend=\"a:3306\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        value_of(
+            &text,
+            "sluice_backend_wsrep_local_state{backend=\"a:3306\"}"
+        ),
+        Some(4.0),
+        "the last state read stays until read again"
+    );
     Ok(())
 }
 

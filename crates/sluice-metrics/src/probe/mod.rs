@@ -16,22 +16,15 @@ use sluice_protocol::connect::{abandoning_login, after_abandoning, FirstPacket};
 use sluice_protocol::packet::{PacketHeader, HEADER_LEN};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
-use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
-
-use crate::shutdown;
-use crate::state::HttpState;
 
 mod monitor;
 
-pub use monitor::{probe_as, MonitorLogin};
+pub use monitor::{probe_as, probe_role_as, MonitorLogin, NodeRole};
 
 /// Protocol version byte that starts a MySQL/MariaDB greeting.
 /// Larger packets are not what a probe expects (a greeting is ~100 bytes,
 /// the whole answer to `SELECT 1` a few hundred).
 const MAX_PACKET_LEN: usize = 16 * 1024;
-/// Shortest interval the probe task accepts.
-const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Most characters kept of texts the server sends.
 const MAX_TEXT_CHARS: usize = 200;
 
@@ -150,11 +143,13 @@ pub enum ProbeError {
         /// The plugin the server asked for.
         plugin: String,
     },
-    /// The monitor user logged in but `SELECT 1` failed.
-    #[error("SELECT 1 as monitor user '{user}' failed: error {code}: {message}")]
+    /// The monitor user logged in but its query failed.
+    #[error("{query} as monitor user '{user}' failed: error {code}: {message}")]
     QueryFailed {
         /// The monitor user.
         user: String,
+        /// The query.
+        query: &'static str,
         /// The MySQL error code.
         code: u16,
         /// The error message.
@@ -175,20 +170,6 @@ impl ProbeError {
     }
 }
 
-/// How the probe task runs.
-#[derive(Debug, Clone)]
-pub struct ProbeSettings {
-    /// The backend, `host:port` (names resolved at each probe).
-    pub address: String,
-    /// Time between the starts of two probes.
-    pub interval: Duration,
-    /// Bound on one whole probe, connect included.
-    pub timeout: Duration,
-    /// Log in with this account and run `SELECT 1`; `None`: end the login
-    /// with a refused attempt and count a greeting as up.
-    pub monitor: Option<MonitorLogin>,
-}
-
 /// Connects to `address` (`host:port`, names resolved now), reads the
 /// first packet, ends the handshake with a login that the server refuses
 /// and closes, all within `timeout`.
@@ -196,11 +177,11 @@ pub async fn probe_once(address: &str, timeout: Duration) -> Result<ProbeOutcome
     within(address, timeout, probe_greeting(address)).await
 }
 
-async fn within(
+async fn within<T>(
     address: &str,
     timeout: Duration,
-    probe: impl std::future::Future<Output = Result<ProbeOutcome, ProbeError>>,
-) -> Result<ProbeOutcome, ProbeError> {
+    probe: impl std::future::Future<Output = Result<T, ProbeError>>,
+) -> Result<T, ProbeError> {
     match tokio::time::timeout(timeout, probe).await {
         Ok(result) => result,
         Err(_elapsed) => Err(ProbeError::Timeout {
@@ -322,95 +303,6 @@ fn printable(bytes: &[u8]) -> String {
         .filter(|c| !c.is_control())
         .take(MAX_TEXT_CHARS)
         .collect()
-}
-
-/// Probes the backend every `settings.interval` until shutdown, recording
-/// each result in `state` (which also sets `sluice_backend_up`). Logs when
-/// the backend's state changes: up, refusing (ERR packet), or down (each
-/// kind of failure, and each error code, once).
-pub async fn probe_backend(
-    settings: ProbeSettings,
-    state: HttpState,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut ticker = tokio::time::interval(settings.interval.max(MIN_INTERVAL));
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let address = settings.address.as_str();
-    let mut last: Option<Summary> = None;
-    loop {
-        tokio::select! {
-            () = shutdown::requested(&mut shutdown) => return,
-            _ = ticker.tick() => {}
-        }
-        let probe = async {
-            match &settings.monitor {
-                Some(monitor) => probe_as(address, settings.timeout, monitor).await,
-                None => probe_once(address, settings.timeout).await,
-            }
-        };
-        let result = tokio::select! {
-            () = shutdown::requested(&mut shutdown) => return,
-            result = probe => result,
-        };
-        match &result {
-            Ok(_) => state.backend_probe_result(true),
-            Err(error) => state.backend_probe_failed(error.to_string()),
-        }
-        let summary = Summary::of(&result);
-        if last != Some(summary) {
-            log_change(address, &result, last.is_none());
-            last = Some(summary);
-        }
-    }
-}
-
-/// A probe result without its details, to log only changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Summary {
-    Up,
-    Refused(u16),
-    Down(std::mem::Discriminant<ProbeError>, Option<u16>),
-}
-
-impl Summary {
-    fn of(result: &Result<ProbeOutcome, ProbeError>) -> Self {
-        match result {
-            Ok(ProbeOutcome::Greeting { .. } | ProbeOutcome::Answered { .. }) => Summary::Up,
-            Ok(ProbeOutcome::Refused { code, .. }) => Summary::Refused(*code),
-            Err(error) => Summary::Down(std::mem::discriminant(error), error.code()),
-        }
-    }
-}
-
-fn log_change(address: &str, result: &Result<ProbeOutcome, ProbeError>, first: bool) {
-    let again = if first { "" } else { " again" };
-    match result {
-        Ok(ProbeOutcome::Greeting { server_version }) => {
-            tracing::info!(
-                backend = address,
-                server_version,
-                "backend reachable{again}"
-            );
-        }
-        Ok(ProbeOutcome::Answered { server_version }) => {
-            tracing::info!(
-                backend = address,
-                server_version,
-                "backend reachable{again}: monitor login and SELECT 1 succeed"
-            );
-        }
-        Ok(ProbeOutcome::Refused { code, message }) => {
-            tracing::warn!(
-                backend = address,
-                code,
-                message,
-                "backend answers but refuses connections from this host"
-            );
-        }
-        Err(error) => {
-            tracing::warn!(backend = address, code = error.code(), %error, "backend down");
-        }
-    }
 }
 
 #[cfg(test)]

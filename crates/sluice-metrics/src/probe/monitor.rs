@@ -1,5 +1,6 @@
 //! The monitor-user probe: log in with `mysql_native_password` (following
-//! at most one auth switch), run `SELECT 1` and quit.
+//! at most one auth switch), run `SELECT 1` (or, for a cluster, read the
+//! node's role) and quit.
 //!
 //! Kept apart from the greeting probe because only this path handles a
 //! password and holds a session open. It reuses the parent's connect,
@@ -12,6 +13,7 @@ use sha1::{Digest, Sha1};
 use sluice_protocol::caps::SessionCaps;
 use sluice_protocol::command::{code, response_shape};
 use sluice_protocol::connect::{self, NONCE_LEN};
+use sluice_protocol::lenenc::Reader;
 use sluice_protocol::ok::{ErrInfo, EOF_HEADER, ERR_HEADER, OK_HEADER};
 use sluice_protocol::packet::{encode_packet, HEADER_LEN};
 use sluice_protocol::response::{Event, Next, ResponseTracker};
@@ -28,7 +30,15 @@ const NATIVE_PASSWORD: &[u8] = b"mysql_native_password";
 /// What a pre-4.1 auth switch request (a lone 0xFE) asks for.
 const OLD_PASSWORD: &[u8] = b"mysql_old_password";
 /// The statement the monitor login runs.
-const MONITOR_QUERY: &[u8] = b"SELECT 1";
+const MONITOR_QUERY: &str = "SELECT 1";
+/// The statement that reads what makes a node a writer. Any account may
+/// read these; on a server without Galera the two status values are NULL
+/// and OFF.
+const ROLE_QUERY: &str = "SELECT @@global.read_only, \
+     (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+      WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE'), \
+     (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+      WHERE VARIABLE_NAME = 'WSREP_READY')";
 /// Capabilities of the monitor login: the 4.1 protocol with a hashed
 /// password and a named auth plugin, nothing that changes the framing
 /// (no TLS, no compression, EOF packets kept).
@@ -80,30 +90,103 @@ pub async fn probe_as(
     within(address, timeout, probe_monitor(address, monitor)).await
 }
 
-async fn probe_monitor(address: &str, monitor: &MonitorLogin) -> Result<ProbeOutcome, ProbeError> {
-    let (stream, payload) = open(address).await?;
-    let server_version =
-        match parse_first_packet(&payload).map_err(|detail| not_mysql(address, detail))? {
-            ProbeOutcome::Refused { code, message } => {
-                return Err(ProbeError::Refused {
-                    address: address.to_owned(),
-                    code,
-                    message,
-                })
-            }
-            ProbeOutcome::Greeting { server_version }
-            | ProbeOutcome::Answered { server_version } => server_version,
-        };
-    let nonce = greeting_nonce(&payload).map_err(|detail| not_mysql(address, detail))?;
-    let mut session = MonitorSession {
-        stream,
-        address,
-        monitor,
+/// Like [`probe_as`], but reads the node's role (read-only, Galera state)
+/// instead of running `SELECT 1`.
+pub async fn probe_role_as(
+    address: &str,
+    timeout: Duration,
+    monitor: &MonitorLogin,
+) -> Result<(ProbeOutcome, NodeRole), ProbeError> {
+    let probe = async {
+        let mut session = MonitorSession::open(address, monitor).await?;
+        let row = session.query_row(ROLE_QUERY).await;
+        session.quit().await;
+        let role = NodeRole::from_row(&row?)
+            .map_err(|detail| not_mysql(address, format!("role query: {detail}")))?;
+        Ok((session.answered(), role))
     };
-    session.log_in(&nonce).await?;
+    within(address, timeout, probe).await
+}
+
+/// What the monitor login read about a node's fitness to take writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRole {
+    /// `@@global.read_only`.
+    pub read_only: bool,
+    /// Galera's `wsrep_local_state` (4 = Synced); `None` without Galera.
+    pub wsrep_local_state: Option<u8>,
+    /// Galera's `wsrep_ready`.
+    pub wsrep_ready: bool,
+}
+
+impl NodeRole {
+    /// Reads the row of [`ROLE_QUERY`].
+    fn from_row(row: &[Option<String>]) -> Result<NodeRole, String> {
+        let [read_only, state, ready] = row else {
+            return Err(format!("{} columns instead of 3", row.len()));
+        };
+        let read_only = match read_only.as_deref() {
+            Some("0") => false,
+            Some("1") => true,
+            other => return Err(format!("read_only is {other:?}")),
+        };
+        let wsrep_local_state = match state.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                text.parse::<u8>()
+                    .map_err(|_| format!("wsrep_local_state is {text:?}"))?,
+            ),
+        };
+        let wsrep_ready = ready
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("ON"));
+        Ok(NodeRole {
+            read_only,
+            wsrep_local_state,
+            wsrep_ready,
+        })
+    }
+}
+
+async fn probe_monitor(address: &str, monitor: &MonitorLogin) -> Result<ProbeOutcome, ProbeError> {
+    let mut session = MonitorSession::open(address, monitor).await?;
     let answer = session.select_one().await;
     session.quit().await;
-    answer.map(|()| ProbeOutcome::Answered { server_version })
+    answer.map(|()| session.answered())
+}
+
+impl<'a> MonitorSession<'a> {
+    /// Connects, reads the greeting and logs in.
+    async fn open(address: &'a str, monitor: &'a MonitorLogin) -> Result<Self, ProbeError> {
+        let (stream, payload) = open(address).await?;
+        let server_version =
+            match parse_first_packet(&payload).map_err(|detail| not_mysql(address, detail))? {
+                ProbeOutcome::Refused { code, message } => {
+                    return Err(ProbeError::Refused {
+                        address: address.to_owned(),
+                        code,
+                        message,
+                    })
+                }
+                ProbeOutcome::Greeting { server_version }
+                | ProbeOutcome::Answered { server_version } => server_version,
+            };
+        let nonce = greeting_nonce(&payload).map_err(|detail| not_mysql(address, detail))?;
+        let mut session = MonitorSession {
+            stream,
+            address,
+            monitor,
+            server_version,
+        };
+        session.log_in(&nonce).await?;
+        Ok(session)
+    }
+
+    fn answered(self) -> ProbeOutcome {
+        ProbeOutcome::Answered {
+            server_version: self.server_version,
+        }
+    }
 }
 
 /// The nonce `mysql_native_password` hashes, from a protocol 10 greeting;
@@ -158,6 +241,24 @@ fn monitor_login(user: &[u8], auth: &[u8]) -> Vec<u8> {
     payload
 }
 
+/// The fields of a text-protocol row, NULL as `None`; `None` when the
+/// packet is malformed.
+fn text_row(payload: &[u8]) -> Option<Vec<Option<String>>> {
+    /// How a text row marks a NULL field.
+    const NULL_FIELD: u8 = 0xFB;
+    let mut reader = Reader::new(payload, "row");
+    let mut fields = Vec::new();
+    while !reader.is_empty() {
+        if reader.rest().first() == Some(&NULL_FIELD) {
+            reader.u8().ok()?;
+            fields.push(None);
+        } else {
+            fields.push(Some(printable(reader.lenenc_bytes().ok()?)));
+        }
+    }
+    Some(fields)
+}
+
 /// The plugin an auth switch request (payload after the 0xFE) names, and
 /// the data it carries for it.
 fn auth_switch(rest: &[u8]) -> (&[u8], &[u8]) {
@@ -175,6 +276,7 @@ struct MonitorSession<'a> {
     stream: Box<dyn ProbeStream>,
     address: &'a str,
     monitor: &'a MonitorLogin,
+    server_version: String,
 }
 
 impl MonitorSession<'_> {
@@ -288,46 +390,54 @@ impl MonitorSession<'_> {
 
     /// Runs `SELECT 1` and reads its result to the end.
     async fn select_one(&mut self) -> Result<(), ProbeError> {
-        const DURING: &str = "SELECT 1";
-        let mut query = Vec::with_capacity(1 + MONITOR_QUERY.len());
+        self.query_row(MONITOR_QUERY).await.map(drop)
+    }
+
+    /// Runs `sql`, reads its result to the end and returns the one row it
+    /// must return (NULL as `None`).
+    async fn query_row(&mut self, sql: &'static str) -> Result<Vec<Option<String>>, ProbeError> {
+        let during = sql;
+        let mut query = Vec::with_capacity(1 + sql.len());
         query.push(code::QUERY);
-        query.extend_from_slice(MONITOR_QUERY);
-        self.write_packet(0, &query, DURING).await?;
+        query.extend_from_slice(sql.as_bytes());
+        self.write_packet(0, &query, during).await?;
         let caps = SessionCaps {
             flags: MONITOR_CAPS,
             mariadb: MariadbCapabilities::empty(),
         };
         let mut tracker = ResponseTracker::new(response_shape(code::QUERY), caps);
-        let mut rows = 0usize;
+        let mut rows = Vec::new();
         loop {
-            let (_, packet) = self.read_packet(DURING).await?;
+            let (_, packet) = self.read_packet(during).await?;
             let observed = tracker
                 .on_packet(&packet, packet.len())
-                .map_err(|_| self.unexpected("a malformed answer to SELECT 1"))?;
+                .map_err(|_| self.unexpected("a malformed answer to its query"))?;
             match observed.event {
                 Event::Err => {
                     let (code, message) = self.err_of(&packet)?;
                     return Err(ProbeError::QueryFailed {
                         user: self.monitor.user.clone(),
+                        query: sql,
                         code,
                         message,
                     });
                 }
-                Event::Row => rows += 1,
+                Event::Row => {
+                    rows.push(text_row(&packet).ok_or_else(|| self.unexpected("a malformed row"))?)
+                }
                 _ => {}
             }
             match observed.next {
                 Next::Done => break,
                 Next::ServerPacket => {}
                 Next::ClientFile | Next::ClientAuth | Next::Stream => {
-                    return Err(self.unexpected("SELECT 1 answered with a request"));
+                    return Err(self.unexpected("its query answered with a request"));
                 }
             }
         }
-        if rows == 1 {
-            Ok(())
-        } else {
-            Err(self.unexpected("SELECT 1 did not return one row"))
+        match <[_; 1]>::try_from(rows) {
+            Ok([row]) => Ok(row),
+            Err(_) => Err(self.unexpected("its query did not return one row")),
         }
     }
 
@@ -438,6 +548,47 @@ mod tests {
             auth_switch(b"client_ed25519"),
             (&b"client_ed25519"[..], &b""[..])
         );
+    }
+
+    #[test]
+    fn text_rows_read_null_and_values() {
+        let mut row = vec![1, b'0', 0xFB, 2];
+        row.extend_from_slice(b"ON");
+        assert_eq!(
+            text_row(&row),
+            Some(vec![Some("0".into()), None, Some("ON".into())])
+        );
+        assert_eq!(text_row(&[5, b'a']), None, "truncated field");
+    }
+
+    #[test]
+    fn node_role_reads_read_only_and_galera_state() {
+        let row = |a: Option<&str>, b: Option<&str>, c: Option<&str>| {
+            vec![
+                a.map(String::from),
+                b.map(String::from),
+                c.map(String::from),
+            ]
+        };
+        assert_eq!(
+            NodeRole::from_row(&row(Some("0"), None, Some("OFF"))),
+            Ok(NodeRole {
+                read_only: false,
+                wsrep_local_state: None,
+                wsrep_ready: false
+            })
+        );
+        assert_eq!(
+            NodeRole::from_row(&row(Some("1"), Some("4"), Some("ON"))),
+            Ok(NodeRole {
+                read_only: true,
+                wsrep_local_state: Some(4),
+                wsrep_ready: true
+            })
+        );
+        assert!(NodeRole::from_row(&row(None, None, None)).is_err());
+        assert!(NodeRole::from_row(&row(Some("0"), Some("x"), None)).is_err());
+        assert!(NodeRole::from_row(&[Some("0".into())]).is_err());
     }
 
     #[test]

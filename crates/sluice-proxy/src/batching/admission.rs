@@ -342,6 +342,7 @@ impl SessionBatching {
         let key = match self.last_key.take() {
             Some(key) if key.is_for(insert.shape_key()) => key,
             _ => BatchKey::new(KeyParts {
+                backend: self.backend,
                 user,
                 database: fingerprint.database.clone(),
                 fingerprint: fingerprint.bytes.clone(),

@@ -49,6 +49,9 @@ pub(crate) struct SessionBatching {
     pub(crate) ctx: Arc<BatchContext>,
     /// The session's `conn_id`, given to the rows it queues.
     pub(super) conn_id: u64,
+    /// Which backend the session is on: rows batch only with rows bound
+    /// for the same server.
+    pub(super) backend: usize,
     /// `None` until read, and again after anything that may change it.
     pub(super) fingerprint: Option<Fingerprint>,
     /// The key of this session's last candidate: reused, hash and all,
@@ -73,6 +76,7 @@ impl SessionBatching {
     pub(crate) fn new(
         ctx: Arc<BatchContext>,
         conn_id: u64,
+        backend: usize,
         server_version: Option<(u16, u16, u16)>,
     ) -> Self {
         let unsupported = server_version.is_none_or(|v| v < (10, 5, 0));
@@ -80,6 +84,7 @@ impl SessionBatching {
         SessionBatching {
             ctx,
             conn_id,
+            backend,
             fingerprint: None,
             last_key: None,
             tainted: false,

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use sluice_classifier::ShapeKey;
 
-/// Rows batch together only under an equal key: same user, same
-/// database, same session settings (the fingerprint read from the
+/// Rows batch together only under an equal key: same backend server,
+/// same user, same database, same session settings (the fingerprint read from the
 /// server), and the same statement shape (target, column list, text
 /// outside the row).
 #[derive(Debug, Clone)]
@@ -20,6 +20,7 @@ pub(crate) struct BatchKey {
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct KeyParts {
+    pub(crate) backend: usize,
     pub(crate) user: Arc<[u8]>,
     pub(crate) database: Option<Arc<[u8]>>,
     pub(crate) fingerprint: Arc<[u8]>,
@@ -68,6 +69,7 @@ mod tests {
         let classifier = sluice_classifier::Classifier::default();
         let classification = classifier.classify(sql.as_bytes());
         KeyParts {
+            backend: 0,
             user: user.as_bytes().into(),
             database: Some(b"db".as_slice().into()),
             fingerprint: b"settings".as_slice().into(),
@@ -88,6 +90,14 @@ mod tests {
         assert_ne!(a, other_user);
         let other_shape = BatchKey::new(parts("u", "INSERT INTO t (b) VALUES (1)"));
         assert_ne!(a, other_shape);
+        let other_backend = BatchKey::new(KeyParts {
+            backend: 1,
+            ..parts("u", plain)
+        });
+        assert_ne!(
+            a, other_backend,
+            "rows for another server never share a batch"
+        );
         assert!(a.is_for(&parts("u", plain).shape));
         assert!(!a.is_for(&other_shape.parts.shape));
     }

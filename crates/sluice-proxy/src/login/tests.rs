@@ -12,7 +12,7 @@ use sluice_protocol::packet::encode_packet;
 use sluice_protocol::{CapabilityFlags, StatusFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{login_over, LoginOutcome};
+use super::{login_over, Connected, LoginOutcome};
 use crate::captured::hex;
 use crate::error::{Peer, SessionError};
 use crate::io::PacketStream;
@@ -65,7 +65,13 @@ async fn run(client: &[u8], server: &[u8]) -> Run {
         handshake_timeout: Duration::from_secs(5),
         ..ProxySettings::default()
     };
-    let connect = async { Ok(PacketStream::over(backend, Peer::Backend)) };
+    let connect = async {
+        Ok(Connected {
+            stream: PacketStream::over(backend, Peer::Backend),
+            backend_index: 0,
+            eviction: sluice_cluster::EvictionNotice::never(),
+        })
+    };
     let outcome = login_over(PacketStream::over(near, Peer::Client), &settings, connect).await;
     let ended = match outcome {
         // The session would own both legs; here they close.

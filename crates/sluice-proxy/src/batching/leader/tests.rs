@@ -111,7 +111,7 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
         },
         metrics.clone(),
     );
-    let mut batching = SessionBatching::new(ctx.clone(), 1, Some(version));
+    let mut batching = SessionBatching::new(ctx.clone(), 1, 0, Some(version));
     let (client, mut client_far) = tokio::io::duplex(1 << 16);
     let (backend, mut backend_far) = tokio::io::duplex(1 << 16);
     let mut client = PacketStream::over(client, Peer::Client);
@@ -141,6 +141,7 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
     };
     let classification = statement.classification.as_ref().unwrap();
     let key = BatchKey::new(KeyParts {
+        backend: 0,
         user: b"root@localhost".as_slice().into(),
         database: Some(b"capdb".as_slice().into()),
         fingerprint: b"settings".as_slice().into(),
