@@ -6,7 +6,7 @@ BACKEND ?= 127.0.0.1:3306
 # cargo-deb release that `make deb` installs when cargo deb is missing.
 CARGO_DEB_VERSION ?= 3.8.0
 
-.PHONY: run build release test drivers lint fmt bench-relay bench-batch deb test-package clean
+.PHONY: run build release test test-cluster drivers lint fmt bench-relay bench-batch deb test-package clean
 
 ## Run Sluice on 127.0.0.1:3307 in front of the MariaDB at 127.0.0.1:3306.
 run: release
@@ -23,6 +23,15 @@ release:
 test: drivers
 	$(CARGO) build --bin sluice
 	$(CARGO) test --workspace --no-fail-fast
+
+## Sluice in front of a real 3-node Galera cluster on this host (about a
+## minute after the build). Installs galera-4 and rsync when missing.
+## The tests share the machine's two cores with three nodes each, so they
+## run one at a time.
+test-cluster:
+	bash tests/cluster/setup.sh
+	$(CARGO) build --bin sluice
+	SLUICE_TEST_CLUSTER=1 $(CARGO) test -p sluice-e2e --test cluster_galera -- --test-threads=1
 
 ## Third-party drivers for the driver matrix (PHP, Python, Node); installs
 ## only what is missing.

@@ -15,6 +15,7 @@
 pub mod certs;
 pub mod cli;
 pub mod differential;
+pub mod galera;
 pub mod http;
 pub mod mariadb;
 pub mod raw;

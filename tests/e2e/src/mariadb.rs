@@ -13,7 +13,7 @@ use crate::{e2e_dir, free_port, tail_file, unique_name};
 
 /// Server options every instance gets. Extra builder args come after them
 /// and so override them.
-const BASE_ARGS: &[&str] = &[
+pub(crate) const BASE_ARGS: &[&str] = &[
     "--bind-address=127.0.0.1",
     "--skip-name-resolve",
     "--skip-log-bin",
@@ -295,7 +295,7 @@ fn spawn_server(dir: &Path, data: &Path, port: u16, extra: &[String]) -> Child {
         .unwrap_or_else(|e| panic!("cannot start mariadbd ({}): {e}", mariadbd_path()))
 }
 
-fn mariadbd_path() -> String {
+pub(crate) fn mariadbd_path() -> String {
     std::env::var("SLUICE_E2E_MARIADBD").unwrap_or_else(|_| "mariadbd".to_string())
 }
 
@@ -332,7 +332,7 @@ fn server_version_key() -> String {
 /// `mariadb-install-db` and then only copied. Parallel test processes
 /// each build into a private temp dir and publish it with an atomic
 /// rename; the loser of a race just uses the winner's.
-fn template_dir() -> PathBuf {
+pub(crate) fn template_dir() -> PathBuf {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE
         .get_or_init(|| {
@@ -378,7 +378,7 @@ fn template_dir() -> PathBuf {
         .clone()
 }
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(crate) fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;

@@ -205,6 +205,19 @@ impl Sluice {
         }
     }
 
+    /// A builder for Sluice in front of `addresses`, passed to
+    /// `--backend` as given (several servers separated by commas).
+    pub fn builder_for(addresses: impl Into<String>) -> SluiceBuilder {
+        SluiceBuilder {
+            backend_port: 0,
+            env: Vec::new(),
+            args: Vec::new(),
+            wait_listening: true,
+            backend_address: Some(addresses.into()),
+            activation: None,
+        }
+    }
+
     /// True when this handle is MariaDB itself (`SLUICE_E2E_DIRECT=1`).
     pub fn is_direct(&self) -> bool {
         self.child.is_none() && self.exit_status.is_none()
