@@ -135,10 +135,15 @@ pub(crate) fn verdict(text: &str, expect: &Expect) -> Result<(), NotBatchable> {
     if values.explicit_row {
         return Err(NotBatchable::ParseFailure);
     }
-    let [row] = values.rows.as_slice() else {
-        return Err(NotBatchable::SeveralRows);
-    };
-    if row.content.len() != expect.values || ins.columns.len() != expect.columns {
+    // The shape is shared by statements of one row and of several: each
+    // row must be the expected tuple.
+    if values.rows.is_empty()
+        || values
+            .rows
+            .iter()
+            .any(|row| row.content.len() != expect.values)
+        || ins.columns.len() != expect.columns
+    {
         return Err(NotBatchable::ParseFailure);
     }
     Ok(())

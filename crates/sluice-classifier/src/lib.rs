@@ -316,6 +316,7 @@ impl Classifier {
                 Ok(a)
                     if same_kind
                         && a.row == shape.row
+                        && a.rows == shape.rows
                         && a.columns() == shape.columns()
                         && a.ignore == shape.ignore
                         && a.replace == shape.replace
@@ -343,10 +344,10 @@ impl Classifier {
         code: &Code<'_>,
         prepared: bool,
     ) -> Result<BatchableInsert, NotBatchable> {
-        let located = insert::locate(code, false)?;
+        let located = insert::locate(code, true)?;
         let (open, close) = (&code.toks[located.open], &code.toks[located.close]);
         let row = open.start..close.end;
-        let tuple = values::check_tuple(sql, &code.toks[located.open..=located.close], prepared)?;
+        let tuple = check_rows(sql, code, &located.rows, row.start, prepared)?;
         let mut key = Vec::with_capacity(sql.len());
         insert::key_bytes(
             sql,
@@ -401,6 +402,7 @@ impl Classifier {
         Ok(BatchableInsert {
             frame,
             row,
+            rows: located.rows.len(),
             len: sql.len(),
             placeholders: tuple.placeholders,
             forms: tuple.forms,
@@ -411,6 +413,42 @@ impl Classifier {
             update,
         })
     }
+}
+
+/// Checks every row tuple of a statement (each must have as many values
+/// as the first) and reads them as one: placeholders relative to
+/// `span_start` (the first row's `(`), and each value's form where every
+/// row agrees on it ([`ValueForm::Other`] where rows differ).
+fn check_rows(
+    sql: &[u8],
+    code: &Code<'_>,
+    rows: &[(usize, usize)],
+    span_start: usize,
+    prepared: bool,
+) -> Result<values::Tuple, NotBatchable> {
+    let mut merged: Option<values::Tuple> = None;
+    for &(open, close) in rows {
+        let mut tuple = values::check_tuple(sql, &code.toks[open..=close], prepared)?;
+        let shift = code.toks[open].start - span_start;
+        for placeholder in &mut tuple.placeholders {
+            *placeholder = placeholder.start + shift..placeholder.end + shift;
+        }
+        match &mut merged {
+            None => merged = Some(tuple),
+            Some(all) => {
+                if all.values != tuple.values {
+                    return Err(NotBatchable::ParseFailure);
+                }
+                all.placeholders.extend(tuple.placeholders);
+                for (form, other) in all.forms.iter_mut().zip(tuple.forms) {
+                    if *form != other {
+                        *form = ValueForm::Other;
+                    }
+                }
+            }
+        }
+    }
+    merged.ok_or(NotBatchable::ParseFailure)
 }
 
 /// The rows of a multi-row `INSERT … VALUES (…), (…)` and its shape key,

@@ -158,15 +158,19 @@ pub(crate) struct Frame {
     pub(crate) values: usize,
 }
 
-/// A batchable single-row INSERT: its target, its shape key and where its
-/// row tuple lies in the text it was classified from.
+/// A batchable INSERT of one or more rows: its target, its shape key and
+/// where its row tuples lie in the text it was classified from.
 #[derive(Clone, Debug)]
 pub struct BatchableInsert {
     pub(crate) frame: Arc<Frame>,
+    /// From the first row's `(` to the last row's `)`.
     pub(crate) row: Range<usize>,
+    /// How many row tuples `row` holds.
+    pub(crate) rows: usize,
     pub(crate) len: usize,
     pub(crate) placeholders: Vec<Range<usize>>,
-    /// The form of each value of the row, read as the row was checked.
+    /// The form of each value of the rows, read as the rows were checked
+    /// ([`ValueForm::Other`] where rows differ).
     pub(crate) forms: Vec<ValueForm>,
     /// Where `IGNORE ` goes to make the statement an `INSERT IGNORE`: the
     /// start of the first code token after `INSERT`.
@@ -186,6 +190,7 @@ impl PartialEq for BatchableInsert {
     fn eq(&self, other: &Self) -> bool {
         self.frame.key == other.frame.key
             && self.row == other.row
+            && self.rows == other.rows
             && self.len == other.len
             && self.placeholders == other.placeholders
     }
@@ -213,9 +218,10 @@ impl BatchableInsert {
         &self.frame.columns
     }
 
-    /// The form of the row's value at `index` (in written order), read
-    /// while the row was checked: whether an AUTO_INCREMENT column gets a
-    /// generated id is known without reading the row again.
+    /// The form of the value at `index` (in written order), read while
+    /// the rows were checked: whether an AUTO_INCREMENT column gets a
+    /// generated id is known without reading the row again. With several
+    /// rows, the form they all share, or [`ValueForm::Other`].
     pub fn value_form(&self, index: usize) -> Option<ValueForm> {
         self.forms.get(index).copied()
     }
@@ -230,7 +236,14 @@ impl BatchableInsert {
         &self.frame.key
     }
 
-    /// Byte range of the row tuple, parentheses included.
+    /// How many row tuples the statement inserts.
+    pub fn row_count(&self) -> usize {
+        self.rows
+    }
+
+    /// Byte range of the row tuples, parentheses included: the one tuple
+    /// of a single-row INSERT, from the first `(` to the last `)` (commas
+    /// between included) of several.
     pub fn row(&self) -> Range<usize> {
         self.row.clone()
     }
@@ -288,8 +301,8 @@ impl BatchableInsert {
         (0..self.ignore_at, self.ignore_at..self.row.start)
     }
 
-    /// For prepared statements: the `?` placeholders of the tuple, as byte
-    /// ranges relative to the start of [`row`](Self::row), in order.
+    /// For prepared statements: the `?` placeholders of the tuples, as
+    /// byte ranges relative to the start of [`row`](Self::row), in order.
     pub fn placeholders(&self) -> &[Range<usize>] {
         &self.placeholders
     }

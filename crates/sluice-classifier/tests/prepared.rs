@@ -23,6 +23,43 @@ fn placeholders_are_listed_relative_to_the_row() {
 }
 
 #[test]
+fn several_rows_read_as_one_span_with_their_placeholders_and_forms() {
+    let sql = b"INSERT INTO t (id, a) VALUES (NULL, ?), (NULL, 'x'),\n(NULL, ?)";
+    let c = classify_prepared(sql);
+    let shape = c.batchable().expect("batchable");
+    assert_eq!(shape.row_count(), 3);
+    let rows = shape.row_bytes(sql).expect("rows");
+    assert_eq!(rows, b"(NULL, ?), (NULL, 'x'),\n(NULL, ?)");
+    assert_eq!(shape.placeholders(), &[7..8, 31..32]);
+    assert_eq!(
+        shape.value_form(0),
+        Some(sluice_classifier::ValueForm::NullOrDefault),
+        "every row agrees"
+    );
+    assert_eq!(
+        shape.value_form(1),
+        Some(sluice_classifier::ValueForm::Other),
+        "rows differ"
+    );
+    let out = render_row(
+        rows,
+        shape.placeholders(),
+        &[BoundValue::Int(1), BoundValue::Int(2)],
+        &RenderOptions::default(),
+    );
+    assert_eq!(
+        out.as_deref(),
+        Ok(&b"(NULL, 1), (NULL, 'x'),\n(NULL, 2)"[..])
+    );
+    let one = classify(b"INSERT INTO t (id, a) VALUES (NULL, 5)");
+    assert_eq!(
+        one.batchable().map(|s| s.shape_key().clone()),
+        Ok(shape.shape_key().clone()),
+        "one row or several: one shape"
+    );
+}
+
+#[test]
 fn placeholder_rules() {
     // text protocol: a `?` is a syntax error on the server
     assert_eq!(

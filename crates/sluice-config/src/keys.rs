@@ -314,6 +314,17 @@ pub const KEYS: &[KeyDoc] = &[
     ),
     key(
         "writebatch",
+        "max_statement_rows",
+        "100",
+        "SLUICE_WRITEBATCH__MAX_STATEMENT_ROWS",
+        true,
+        "Most rows a client's own INSERT … VALUES (…), (…) may have to join a \
+         batch with other clients' rows; longer ones run as sent. 1 batches \
+         single-row INSERTs only. Each such INSERT counts as one toward \
+         max_batch_size. An integer, at least 1.",
+    ),
+    key(
+        "writebatch",
         "write_threshold",
         "1000",
         "SLUICE_WRITEBATCH__WRITE_THRESHOLD",

@@ -301,6 +301,7 @@ struct RawWriteBatch {
     min_delay_ms: Option<String>,
     max_delay_ms: Option<String>,
     max_batch_size: Option<String>,
+    max_statement_rows: Option<String>,
     max_batch_bytes: Option<String>,
     write_threshold: Option<String>,
     adaptive_step_ms: Option<String>,
@@ -547,6 +548,12 @@ impl Convert<'_> {
                 raw.max_batch_bytes,
                 d.max_batch_bytes,
                 |s| at_least(parse::count(s)?, 1024),
+            )?,
+            max_statement_rows: self.value(
+                "writebatch.max_statement_rows",
+                raw.max_statement_rows,
+                d.max_statement_rows,
+                |s| at_least(parse::count(s)?, 1),
             )?,
             write_threshold: self.value(
                 "writebatch.write_threshold",

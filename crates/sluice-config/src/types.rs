@@ -192,6 +192,8 @@ pub struct WriteBatchConfig {
     pub max_batch_size: usize,
     /// Bytes per batch statement.
     pub max_batch_bytes: usize,
+    /// Rows of a client INSERT that may still join a batch.
+    pub max_statement_rows: usize,
     /// Throughput (ops/s) above which the delay grows.
     pub write_threshold: f64,
     /// Amount the delay grows or shrinks per evaluation.
@@ -212,6 +214,7 @@ impl Default for WriteBatchConfig {
             max_delay: Duration::from_millis(5),
             max_batch_size: 1000,
             max_batch_bytes: 4 * 1024 * 1024,
+            max_statement_rows: 100,
             write_threshold: 1000.0,
             adaptive_step: Duration::from_millis(1),
             metrics_interval: Duration::from_millis(1000),

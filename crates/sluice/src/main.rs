@@ -200,6 +200,7 @@ fn batching_settings(config: &sluice_config::WriteBatchConfig) -> sluice_proxy::
             metrics_interval: config.metrics_interval,
             max_queued_rows: config.max_queued_rows,
         },
+        max_statement_rows: config.max_statement_rows,
     }
 }
 

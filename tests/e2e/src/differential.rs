@@ -781,19 +781,28 @@ pub async fn warm_then_all_at_once(
     warm: impl Fn(usize) -> String,
     sql: &str,
 ) -> Vec<(Result<(), mysql_async::Error>, Conn)> {
+    warm_then_each_at_once(sluice, sessions, warm, |_| sql.to_string()).await
+}
+
+/// [`warm_then_all_at_once`] with each session's own statement, `sql(i)`.
+pub async fn warm_then_each_at_once(
+    sluice: &Sluice,
+    sessions: usize,
+    warm: impl Fn(usize) -> String,
+    sql: impl Fn(usize) -> String,
+) -> Vec<(Result<(), mysql_async::Error>, Conn)> {
     let mut conns = Vec::new();
     for i in 0..sessions {
         let mut conn = sluice.root_conn().await;
         conn.query_drop("USE app").await.unwrap();
         conn.query_drop(warm(i)).await.unwrap();
-        conns.push(conn);
+        conns.push((conn, sql(i)));
     }
     let barrier = Arc::new(Barrier::new(sessions));
     let tasks: Vec<_> = conns
         .into_iter()
-        .map(|mut conn| {
+        .map(|(mut conn, sql)| {
             let barrier = barrier.clone();
-            let sql = sql.to_string();
             tokio::spawn(async move {
                 barrier.wait().await;
                 let result = conn.query_drop(sql).await;

@@ -215,7 +215,9 @@ async fn unsuitable_tables_and_insert_forms_are_never_batched() {
                     "INSERT INTO f (tag, v) VALUES ('{i}-odku', 1) ON DUPLICATE KEY UPDATE v = plus1(v)"
                 ),
                 format!("INSERT INTO f (tag, v) SELECT '{i}-sel', 5"),
-                format!("INSERT INTO f (tag, v) VALUES ('{i}-m1', 1), ('{i}-m2', 2)"),
+                // Several rows are batched now too (batching_several_rows.rs),
+                // but not rows of different lengths.
+                format!("INSERT INTO f (tag, v) VALUES ('{i}-m1', 1), ('{i}-m2')"),
                 format!("INSERT INTO f SET tag = '{i}-set', v = 1"),
                 format!("INSERT INTO f (tag, v) VALUES ('{i}-lii', LAST_INSERT_ID())"),
                 format!("SET @x = {i}"),

@@ -35,7 +35,10 @@ fn check_spans(sql: &[u8], c: &Classification, opts: Options) {
     assert!(shape.splice(&sql[..sql.len() - 1], &[r]).is_err());
     let again = Classifier::new(0).classify_with(&two, opts);
     assert_eq!(again.kind, c.kind);
-    assert_eq!(again.batchable().err(), Some(NotBatchable::SeveralRows));
+    let several = again.batchable().expect("two rows of a batchable shape");
+    assert_eq!(several.row_count(), 2);
+    assert_eq!(several.shape_key(), shape.shape_key());
+    assert_eq!(several.row(), row.start..row.end + r.len() + 1);
 }
 
 fn values(data: &[u8], n: usize) -> Vec<BoundValue<'_>> {

@@ -74,10 +74,14 @@ impl<'a> Source<'a> {
 /// What one batchable statement turned into.
 pub(super) struct Candidate {
     pub(super) key: BatchKey,
-    /// The row tuple: a slice of the client's packet for a query (never
-    /// copied before it goes into the batch text), the rendered row for a
+    /// The row tuples: a slice of the client's packet for a query (never
+    /// copied before it goes into the batch text), the rendered rows for a
     /// prepared statement.
     pub(super) row: Bytes,
+    /// How many tuples `row` holds: 1, or up to `max_statement_rows` for a
+    /// client INSERT of several rows (then every row generates its id, or
+    /// the table has no AUTO_INCREMENT column).
+    pub(super) rows: usize,
     pub(super) generates_id: bool,
     pub(super) max_wait: Option<Duration>,
     /// The batch may commit without the rows the server skips: the
@@ -196,6 +200,15 @@ impl SessionBatching {
                 return Ok(None);
             }
         };
+        let rows = insert.row_count();
+        if rows > self.ctx.max_statement_rows() {
+            self.ctx.stats.unbatched(Decline::RowsOverLimit);
+            return Ok(None);
+        }
+        if rows > 1 && (insert.is_ignore() || insert.acts_on_conflict()) {
+            self.ctx.stats.unbatched(Decline::SeveralRowsForm);
+            return Ok(None);
+        }
         if !io.state.is_autocommit_idle() {
             self.ctx.stats.unbatched(Decline::InTransaction);
             return Ok(None);
@@ -315,6 +328,13 @@ impl SessionBatching {
                 .position(|c| c.eq_ignore_ascii_case(column))
             {
                 None => true,
+                // Alone, such an INSERT reports the first generated id, or
+                // the last explicit one when none is generated: not read
+                // from a batch's ids here.
+                Some(_) if rows > 1 => {
+                    self.ctx.stats.unbatched(Decline::SeveralRowsForm);
+                    return Ok(None);
+                }
                 Some(index) => {
                     let zero_is_value = fingerprint.no_auto_value_on_zero;
                     let source = match insert.value_form(index) {
@@ -353,6 +373,7 @@ impl SessionBatching {
         Ok(Some(Candidate {
             key,
             row,
+            rows,
             generates_id,
             max_wait: hint.map(|ms| Duration::from_millis(u64::from(ms))),
             reports_skipped_rows,
@@ -391,6 +412,7 @@ impl Candidate {
             row: statement
                 .packet
                 .slice_ref(insert.row_bytes(sql).expect("row")),
+            rows: insert.row_count(),
             generates_id: facts.auto_increment.is_some(),
             max_wait: None,
             reports_skipped_rows,

@@ -1,7 +1,7 @@
 //! What all sessions share: the batch manager, the classifier, the table
 //! facts cache, the counters, and the settings a reload can change.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use sluice_batch::{BatchManager, BatchSettings};
@@ -30,6 +30,8 @@ pub struct BatchingSettings {
     pub mode: BatchMode,
     /// Queue and delay settings.
     pub batch: BatchSettings,
+    /// Most rows of a client INSERT that may join a batch.
+    pub max_statement_rows: usize,
 }
 
 /// Shared by all sessions.
@@ -37,6 +39,7 @@ pub struct BatchContext {
     /// Reloadable: whether batching is on, and in hint mode.
     enabled: AtomicBool,
     hint_mode: AtomicBool,
+    max_statement_rows: AtomicUsize,
     pub(super) manager: BatchManager<BatchKey, Member, LeaderPicker>,
     pub(super) classifier: Classifier,
     pub(super) facts: FactsCache,
@@ -61,6 +64,7 @@ impl BatchContext {
         Arc::new(BatchContext {
             enabled: AtomicBool::new(settings.enabled),
             hint_mode: AtomicBool::new(settings.mode == BatchMode::Hint),
+            max_statement_rows: AtomicUsize::new(settings.max_statement_rows),
             manager: BatchManager::start(settings.batch, LeaderPicker, move |a| {
                 adjust_stats.on_adjustment(a)
             }),
@@ -81,6 +85,11 @@ impl BatchContext {
         self.hint_mode.load(Ordering::Relaxed)
     }
 
+    /// Most rows of a client INSERT that may join a batch.
+    pub(super) fn max_statement_rows(&self) -> usize {
+        self.max_statement_rows.load(Ordering::Relaxed)
+    }
+
     /// Counters for metrics and tests.
     pub fn stats(&self) -> &Arc<BatchStats> {
         &self.stats
@@ -97,6 +106,8 @@ impl BatchContext {
         self.enabled.store(settings.enabled, Ordering::Relaxed);
         self.hint_mode
             .store(settings.mode == BatchMode::Hint, Ordering::Relaxed);
+        self.max_statement_rows
+            .store(settings.max_statement_rows, Ordering::Relaxed);
         self.manager.set_settings(settings.batch);
     }
 

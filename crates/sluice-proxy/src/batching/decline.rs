@@ -46,6 +46,13 @@ pub enum Decline {
     Replace,
     /// An `INSERT … ON DUPLICATE KEY UPDATE`, under the same conditions.
     OnDuplicateKeyUpdate,
+    /// A client INSERT of more rows than `max_statement_rows`.
+    RowsOverLimit,
+    /// A client INSERT of several rows in a form a batch cannot answer
+    /// for it: `IGNORE`, `REPLACE` or `ON DUPLICATE KEY UPDATE` (its rows
+    /// may each go their own way), or values for the AUTO_INCREMENT column
+    /// (its insert id follows other rules).
+    SeveralRowsForm,
 }
 
 impl Decline {
@@ -69,6 +76,8 @@ impl Decline {
             Decline::UnrenderableValue => "unrenderable_value",
             Decline::Replace => "replace",
             Decline::OnDuplicateKeyUpdate => "on_duplicate_key_update",
+            Decline::RowsOverLimit => "rows_over_limit",
+            Decline::SeveralRowsForm => "several_rows_form",
         }
     }
 
@@ -91,6 +100,8 @@ impl Decline {
         Decline::UnrenderableValue,
         Decline::Replace,
         Decline::OnDuplicateKeyUpdate,
+        Decline::RowsOverLimit,
+        Decline::SeveralRowsForm,
     ];
 }
 

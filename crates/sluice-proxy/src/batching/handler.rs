@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sluice_classifier::Classification;
 use sluice_protocol::command::Command;
-use sluice_protocol::ok::{err_payload, ok_payload};
+use sluice_protocol::ok::{err_payload, ok_payload, ok_payload_with_info};
 use sluice_protocol::packet::encode_packet;
 use sluice_protocol::StatusFlags;
 use tokio::sync::oneshot;
@@ -145,6 +145,7 @@ impl SessionBatching {
         let member = Member {
             conn_id: self.conn_id,
             row: candidate.row.clone(),
+            rows: candidate.rows,
             generates_id: candidate.generates_id,
             reply,
         };
@@ -172,9 +173,9 @@ impl SessionBatching {
             Ok(Assignment::Lead(others)) => {
                 leader::lead(self, io, statement, candidate, others).await?;
             }
-            Ok(Assignment::Done(MemberResult::Inserted { insert_id })) => {
+            Ok(Assignment::Done(MemberResult::Inserted { insert_id, rows })) => {
                 let generated = candidate.generates_id.then_some(insert_id);
-                self.answer_inserted(io, insert_id, generated).await?;
+                self.answer_inserted(io, insert_id, generated, rows).await?;
             }
             Ok(Assignment::Done(MemberResult::RunAlone(why))) => {
                 self.ctx.stats.on_isolated(why);
@@ -194,20 +195,29 @@ impl SessionBatching {
         Ok(Offer::Handled)
     }
 
-    /// Writes the OK packet the member would have got alone.
+    /// Writes the OK packet the member would have got alone for `rows`
+    /// rows put in without a warning.
     pub(super) async fn answer_inserted(
         &mut self,
         io: &mut SessionIo<'_>,
         insert_id: u64,
         generated_id: Option<u64>,
+        rows: usize,
     ) -> Result<(), SessionError> {
         let status = io
             .state
             .status()
             .unwrap_or(StatusFlags::SERVER_STATUS_AUTOCOMMIT)
             .intersection(SESSION_FLAGS);
-        let mut out = Vec::with_capacity(24);
-        encode_packet(&mut out, 1, &ok_payload(1, insert_id, status, 0));
+        let mut out = Vec::with_capacity(64);
+        let payload = if rows > 1 {
+            // What MariaDB adds to the OK of an INSERT of several rows.
+            let info = format!("Records: {rows}  Duplicates: 0  Warnings: 0");
+            ok_payload_with_info(rows as u64, insert_id, status, 0, &info)
+        } else {
+            ok_payload(1, insert_id, status, 0)
+        };
+        encode_packet(&mut out, 1, &payload);
         io.client.write_all(&out).await?;
         self.owed.on_batched(generated_id);
         Ok(())

@@ -28,7 +28,8 @@ use super::key::BatchKey;
 use super::member::{Assignment, Isolation, LeaderPicker, Member, MemberResult};
 use super::skips::RowFate;
 use super::verdict::{
-    ids_of, member_result, previous_last_insert_id, verdict, Answers, Ending, Verdict,
+    ids_of, member_result, previous_last_insert_id, skip_splits_a_member, verdict, Answers, Ending,
+    Verdict,
 };
 use super::{BatchContext, SessionBatching};
 use crate::error::SessionError;
@@ -153,10 +154,11 @@ async fn lead_group(
             continue;
         }
         batches_left -= 1;
-        let part_rows = part.len();
+        let weights: Vec<usize> = part.iter().map(|slot| slot.rows(&candidate)).collect();
+        let part_rows: usize = weights.iter().sum();
         let sql = build_statement(&candidate, statement, &part, isolating);
         let started = std::time::Instant::now();
-        let run = run_batch(io, &sql, settle, returning, part_rows, &mut in_flight).await;
+        let run = run_batch(io, &sql, settle, returning, &weights, &mut in_flight).await;
         tracing::debug!(
             rows = part_rows,
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -175,10 +177,12 @@ async fn lead_group(
                     ctx.stats.on_batch(went_in, &candidate.facts.label);
                     before.moved(returning);
                 }
-                for (slot, row) in part.into_iter().zip(rows) {
+                let mut fates = rows.into_iter();
+                for (slot, n) in part.into_iter().zip(weights) {
+                    let result = member_result(&fates.by_ref().take(n).collect::<Vec<_>>());
                     match slot {
-                        Slot::Leader => own = Some(member_result(row)),
-                        Slot::Member(member) => tell(member, member_result(row)),
+                        Slot::Leader => own = Some(result),
+                        Slot::Member(member) => tell(member, result),
                     }
                 }
             }
@@ -222,9 +226,15 @@ async fn lead_group(
     }
     drop(in_flight);
     match (own, lost) {
-        (Some(MemberResult::Inserted { insert_id: id }), lost) => {
+        (
+            Some(MemberResult::Inserted {
+                insert_id: id,
+                rows,
+            }),
+            lost,
+        ) => {
             let generated = candidate.generates_id.then_some(id);
-            let answered = batching.answer_inserted(io, id, generated).await;
+            let answered = batching.answer_inserted(io, id, generated, rows).await;
             match lost {
                 // The row went in with an earlier part; the connection is
                 // gone or out of step since: the session ends.
@@ -253,10 +263,21 @@ async fn lead_group(
     }
 }
 
-/// One row of a batch or of a part of it: the leader's own, or a member's.
+/// One member of a batch or of a part of it: the leader's own statement,
+/// or another session's.
 enum Slot {
     Leader,
     Member(Member),
+}
+
+impl Slot {
+    /// How many rows it puts in the batch.
+    fn rows(&self, candidate: &Candidate) -> usize {
+        match self {
+            Slot::Leader => candidate.rows,
+            Slot::Member(member) => member.rows,
+        }
+    }
 }
 
 fn tell(member: Member, result: MemberResult) {
@@ -361,14 +382,16 @@ const COMMIT: &[u8] = b"COMMIT AND NO CHAIN NO RELEASE";
 /// Ends the transaction when [`SETTLE`] itself failed.
 const ROLLBACK: &[u8] = b"ROLLBACK AND NO CHAIN NO RELEASE";
 
+/// Runs one batch whose members put in `weights` rows each.
 async fn run_batch(
     io: &mut SessionIo<'_>,
     sql: &[u8],
     settle: &[u8],
     returning: bool,
-    rows: usize,
+    weights: &[usize],
     in_flight: &mut InFlight<'_>,
 ) -> BatchRun {
+    let rows: usize = weights.iter().sum();
     let mut out = Vec::with_capacity(sql.len() + OPEN.len() + settle.len() + 16);
     encode_query(&mut out, OPEN);
     encode_query(&mut out, sql);
@@ -408,6 +431,14 @@ async fn run_batch(
             rows: ids.into_iter().map(RowFate::Inserted).collect(),
             previous_id,
         }),
+        Verdict::CommitSkipping(fates) if skip_splits_a_member(&fates, weights) => {
+            roll_back(
+                io,
+                "a skipped row of a client INSERT of several rows",
+                previous_id,
+            )
+            .await
+        }
         Verdict::CommitSkipping(fates) => match commit_skipping(io, in_flight).await {
             Ok(QueryResult::Ok { .. }) => {
                 let skipped = fates.iter().filter(|f| f.id().is_none()).count();

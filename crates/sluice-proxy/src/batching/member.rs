@@ -11,8 +11,11 @@ use super::key::BatchKey;
 pub(crate) struct Member {
     /// Sluice's id of the member's client connection (`conn_id` in logs).
     pub(crate) conn_id: u64,
-    /// The row tuple, `( … )`, as it goes into `VALUES`.
+    /// The row tuples, `( … )` or `( … ), ( … )`, as they go into
+    /// `VALUES`.
     pub(crate) row: bytes::Bytes,
+    /// How many tuples `row` holds.
+    pub(crate) rows: usize,
     /// Whether the row lets the server generate the AUTO_INCREMENT id.
     pub(crate) generates_id: bool,
     /// Where the member's session waits for its assignment.
@@ -31,8 +34,9 @@ pub(crate) enum Assignment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MemberResult {
     /// Inserted as part of a batch; the id the server assigned or the
-    /// explicit id (0 for a table without AUTO_INCREMENT).
-    Inserted { insert_id: u64 },
+    /// explicit id (0 for a table without AUTO_INCREMENT). For a member of
+    /// several rows, its first row's, and `rows` of them went in.
+    Inserted { insert_id: u64, rows: usize },
     /// Your row is not in the batch; run the statement alone on your own
     /// connection to get its own result.
     RunAlone(Isolation),

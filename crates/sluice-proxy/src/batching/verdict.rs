@@ -156,13 +156,37 @@ pub(super) enum Ending {
     Unknown,
 }
 
-/// What a member whose row was in a committed batch is told: its id, or
-/// to run alone when the server skipped its row.
-pub(super) fn member_result(row: RowFate) -> MemberResult {
-    match row {
-        RowFate::Inserted(insert_id) => MemberResult::Inserted { insert_id },
-        RowFate::Skipped(errno) => MemberResult::RunAlone(Isolation::Skipped(errno)),
+/// What a member whose rows were in a committed batch is told: its first
+/// row's id and how many went in, or to run alone when the server
+/// skipped its row. (A skipped row of a member of several rows never gets
+/// here: see [`skip_splits_a_member`].)
+pub(super) fn member_result(rows: &[RowFate]) -> MemberResult {
+    if let Some(errno) = rows.iter().find_map(|row| match row {
+        RowFate::Skipped(errno) => Some(*errno),
+        RowFate::Inserted(_) => None,
+    }) {
+        return MemberResult::RunAlone(Isolation::Skipped(errno));
     }
+    MemberResult::Inserted {
+        insert_id: rows.first().and_then(|row| row.id()).unwrap_or(0),
+        rows: rows.len(),
+    }
+}
+
+/// Whether the server skipped a row of a member that sent several rows
+/// (`weights`: each member's row count, in batch order) while putting in
+/// others: such a batch must not commit, since that member's INSERT would
+/// have failed (or skipped) as a whole alone.
+pub(super) fn skip_splits_a_member(fates: &[RowFate], weights: &[usize]) -> bool {
+    let mut start = 0;
+    for &n in weights {
+        let rows = fates.get(start..start + n).unwrap_or(&[]);
+        start += n;
+        if n > 1 && rows.iter().any(|row| row.id().is_none()) {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -340,13 +364,45 @@ mod tests {
     }
 
     #[test]
+    fn a_member_of_several_rows_is_told_its_first_id_and_its_count() {
+        let rows = [
+            RowFate::Inserted(7),
+            RowFate::Inserted(10),
+            RowFate::Inserted(13),
+        ];
+        assert_eq!(
+            member_result(&rows),
+            MemberResult::Inserted {
+                insert_id: 7,
+                rows: 3
+            }
+        );
+        let weights = [1, 3, 1];
+        let clean = [RowFate::Inserted(1); 5];
+        assert!(!skip_splits_a_member(&clean, &weights));
+        let mut alone_skipped = clean;
+        alone_skipped[0] = RowFate::Skipped(1062);
+        alone_skipped[4] = RowFate::Skipped(1062);
+        assert!(
+            !skip_splits_a_member(&alone_skipped, &weights),
+            "single-row members run alone"
+        );
+        let mut split = clean;
+        split[2] = RowFate::Skipped(1062);
+        assert!(skip_splits_a_member(&split, &weights));
+    }
+
+    #[test]
     fn members_are_told_their_own_ids_or_to_run_alone() {
         assert_eq!(
-            member_result(RowFate::Inserted(11)),
-            MemberResult::Inserted { insert_id: 11 }
+            member_result(&[RowFate::Inserted(11)]),
+            MemberResult::Inserted {
+                insert_id: 11,
+                rows: 1
+            }
         );
         assert_eq!(
-            member_result(RowFate::Skipped(4025)),
+            member_result(&[RowFate::Skipped(4025)]),
             MemberResult::RunAlone(Isolation::Skipped(4025))
         );
     }

@@ -108,6 +108,7 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
             enabled: true,
             mode: BatchMode::Auto,
             batch: BatchSettings::default(),
+            max_statement_rows: 100,
         },
         metrics.clone(),
     );
@@ -156,6 +157,7 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
             Member {
                 conn_id: 2,
                 row: Bytes::from(format!("({})", i + 2)),
+                rows: 1,
                 generates_id: true,
                 reply,
             }
@@ -222,8 +224,14 @@ async fn a_committed_batch_gives_every_member_its_own_id() {
     assert_eq!(
         run.members,
         [
-            Some(MemberResult::Inserted { insert_id: 3 }),
-            Some(MemberResult::Inserted { insert_id: 4 })
+            Some(MemberResult::Inserted {
+                insert_id: 3,
+                rows: 1
+            }),
+            Some(MemberResult::Inserted {
+                insert_id: 4,
+                rows: 1
+            })
         ]
     );
     // The leader's client: the OK of a one-row INSERT with the first id.
@@ -271,8 +279,14 @@ async fn a_batch_that_fails_is_halved_down_to_the_row_that_fails() {
     assert_eq!(
         run.members,
         [
-            Some(MemberResult::Inserted { insert_id: 3 }),
-            Some(MemberResult::Inserted { insert_id: 4 })
+            Some(MemberResult::Inserted {
+                insert_id: 3,
+                rows: 1
+            }),
+            Some(MemberResult::Inserted {
+                insert_id: 4,
+                rows: 1
+            })
         ]
     );
     // The leader's client gets the server's own answer, byte for byte.
@@ -385,7 +399,10 @@ async fn a_duplicate_costs_its_own_row_not_the_batch() {
         run.members,
         [
             Some(MemberResult::RunAlone(Isolation::Skipped(1062))),
-            Some(MemberResult::Inserted { insert_id: 3 })
+            Some(MemberResult::Inserted {
+                insert_id: 3,
+                rows: 1
+            })
         ]
     );
     let ok = OkInfo::parse(&run.client_got[4..], false).unwrap();
@@ -411,8 +428,14 @@ async fn a_skipped_leader_runs_alone_and_keeps_its_last_insert_id() {
     assert_eq!(
         run.members,
         [
-            Some(MemberResult::Inserted { insert_id: 8 }),
-            Some(MemberResult::Inserted { insert_id: 9 })
+            Some(MemberResult::Inserted {
+                insert_id: 8,
+                rows: 1
+            }),
+            Some(MemberResult::Inserted {
+                insert_id: 9,
+                rows: 1
+            })
         ]
     );
     let sent = queries(&run.server_got);
