@@ -72,8 +72,12 @@ impl Topology {
 
     /// A notice that fires once the sessions of `backend` must close.
     /// Take it before connecting, so that an eviction during the login is
-    /// not missed.
+    /// not missed. In `single` mode nothing is ever given up, and the
+    /// notice costs a session nothing to wait on.
     pub fn evictions(&self, backend: usize) -> EvictionNotice {
+        if self.inner.mode == ClusterMode::Single {
+            return EvictionNotice::never();
+        }
         let receiver = self
             .inner
             .evictions
