@@ -233,3 +233,56 @@ async fn new_sessions_follow_the_writable_server_and_old_ones_are_closed() {
     assert!(body.contains("\"problem\":\"read-only\""), "{body}");
     sluice.assert_no_panic();
 }
+
+/// A command running when its server stops qualifying may finish within
+/// the connect timeout, and the client reads the closing error at its
+/// next command; one that runs longer has its connection closed, so the
+/// client is not held until TCP gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_command_finishes_or_is_cut_off_when_its_server_is_given_up() {
+    if direct_mode() {
+        eprintln!("skipped in direct mode: needs the daemon");
+        return;
+    }
+    let first = prepared_server().await;
+    let second = prepared_server().await;
+    let sluice = Sluice::builder(&first)
+        .backend_address(format!("{}, {}", first.addr(), second.addr()))
+        .env("SLUICE_BACKEND__CLUSTER", "primary")
+        .env("SLUICE_BACKEND__CONNECT_TIMEOUT", "2s")
+        .env("SLUICE_METRICS__PROBE_INTERVAL", "100ms")
+        .env("SLUICE_METRICS__MONITOR_USER", MONITOR_USER)
+        .env("SLUICE_METRICS__MONITOR_PASSWORD", MONITOR_PASSWORD)
+        .start()
+        .await;
+    let mut short = sluice.root_conn().await;
+    let mut long = sluice.root_conn().await;
+    assert_eq!(port_of(&mut short).await, first.port());
+    assert_eq!(port_of(&mut long).await, first.port());
+
+    // Both start a command, then the server turns read-only.
+    let short_sleep = tokio::spawn(async move {
+        let result: Result<Option<i64>, _> = short.query_first("SELECT SLEEP(1)").await;
+        (result.map_err(|e| e.to_string()), short)
+    });
+    let long_sleep = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let result: Result<Option<i64>, _> = long.query_first("SELECT SLEEP(8)").await;
+        (result.map_err(|e| e.to_string()), started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first.sql("SET GLOBAL read_only = 1").await;
+
+    // Within the grace: the answer arrives, then the session is closed.
+    let (answer, mut short) = short_sleep.await.unwrap();
+    assert_eq!(answer, Ok(Some(0)), "the running command finished");
+    let next = short.query_drop("SELECT 1").await.expect_err("closed after it");
+    assert!(next.to_string().contains("1927"), "{next}");
+
+    // Beyond it: the connection is closed about two seconds after the
+    // server was given up, not after the eight-second command.
+    let (answer, waited) = long_sleep.await.unwrap();
+    assert!(answer.is_err(), "cut off: {answer:?}");
+    assert!(waited < Duration::from_secs(6), "waited {waited:?}");
+    sluice.assert_no_panic();
+}
