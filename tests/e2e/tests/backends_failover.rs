@@ -276,7 +276,10 @@ async fn a_running_command_finishes_or_is_cut_off_when_its_server_is_given_up() 
     // Within the grace: the answer arrives, then the session is closed.
     let (answer, mut short) = short_sleep.await.unwrap();
     assert_eq!(answer, Ok(Some(0)), "the running command finished");
-    let next = short.query_drop("SELECT 1").await.expect_err("closed after it");
+    let next = short
+        .query_drop("SELECT 1")
+        .await
+        .expect_err("closed after it");
     assert!(next.to_string().contains("1927"), "{next}");
 
     // Beyond it: the connection is closed about two seconds after the
