@@ -8,8 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sluice_classifier::{
-    render_row, BoundValue, Classification, Classifier, EscapeMode, NotBatchable, Options,
-    RenderOptions,
+    render_row, BoundValue, Classification, Classifier, EscapeMode, Options, RenderOptions,
 };
 use std::sync::OnceLock;
 
@@ -51,12 +50,18 @@ fn values(data: &[u8], n: usize) -> Vec<BoundValue<'_>> {
                 0 => BoundValue::Null,
                 1 => BoundValue::Int(i64::from(b) - 128),
                 2 => BoundValue::UInt(u64::from(b) << 56),
-                3 => BoundValue::Double(f64::from_bits(u64::from(b).wrapping_mul(0x9E37_79B9_7F4A_7C15))),
+                3 => BoundValue::Double(f64::from_bits(
+                    u64::from(b).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                )),
                 4 => BoundValue::Float(f32::from_bits(u32::from(b).wrapping_mul(0x9E37_79B9))),
                 5 => BoundValue::Decimal(s),
                 6 => BoundValue::Text(s),
                 7 => BoundValue::Binary(s),
-                8 => BoundValue::Date { year: u16::from(b) * 40, month: b % 14, day: b % 33 },
+                8 => BoundValue::Date {
+                    year: u16::from(b) * 40,
+                    month: b % 14,
+                    day: b % 33,
+                },
                 9 => BoundValue::DateTime {
                     year: 2000 + u16::from(b),
                     month: 1 + b % 12,
@@ -83,7 +88,11 @@ fn values(data: &[u8], n: usize) -> Vec<BoundValue<'_>> {
 fuzz_target!(|data: &[u8]| {
     let cold = Classifier::new(0);
     for prepared in [false, true] {
-        for escapes in [EscapeMode::Unknown, EscapeMode::Backslash, EscapeMode::NoBackslash] {
+        for escapes in [
+            EscapeMode::Unknown,
+            EscapeMode::Backslash,
+            EscapeMode::NoBackslash,
+        ] {
             let opts = Options {
                 prepared,
                 escapes,
@@ -95,11 +104,17 @@ fuzz_target!(|data: &[u8]| {
             let h2 = hot().classify_with(data, opts);
             assert_eq!(h1, h2);
             assert_eq!(c.kind, h2.kind);
-            assert_eq!(c.batchable().is_ok(), h2.batchable().is_ok(), "cold/hot disagree");
+            assert_eq!(
+                c.batchable().is_ok(),
+                h2.batchable().is_ok(),
+                "cold/hot disagree"
+            );
             if let (Ok(shape), true) = (c.batchable(), prepared) {
                 let row = shape.row_bytes(data).expect("row");
                 let vals = values(data, shape.placeholders().len());
-                if let Ok(out) = render_row(row, shape.placeholders(), &vals, &RenderOptions::default()) {
+                if let Ok(out) =
+                    render_row(row, shape.placeholders(), &vals, &RenderOptions::default())
+                {
                     assert!(out.len() + shape.placeholders().len() >= row.len());
                     assert_eq!(out.first(), Some(&b'('));
                     assert_eq!(out.last(), Some(&b')'));
