@@ -246,3 +246,41 @@ async fn an_expired_wait_timeout_closes_the_client_at_once() {
     let one: Option<u32> = conn.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 }
+
+/// `[proxy] idle_timeout`: a client silent that long is disconnected (and
+/// its server connection closed); a client that keeps sending commands
+/// more often is not, however long it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_are_disconnected_and_busy_ones_are_not() {
+    let db = MariaDb::start().await;
+    let sluice = Sluice::builder(&db)
+        .env("SLUICE_PROXY__IDLE_TIMEOUT", "1s")
+        .start()
+        .await;
+    if !sluice.is_real("idle_clients_are_disconnected_and_busy_ones_are_not") {
+        return;
+    }
+    let mut busy = sluice.root_conn().await;
+    let mut idle = sluice.root_conn().await;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        busy.query_drop("SELECT 1")
+            .await
+            .expect("a busy client stays connected");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let closed = idle.query_drop("SELECT 1").await;
+    assert!(closed.is_err(), "the idle client was disconnected");
+    // Its server connection went with it: only the busy one is left.
+    let db_ref = &db;
+    assert!(
+        sluice_e2e::wait_until(Duration::from_secs(5), || async move {
+            db_ref.client_connections().await == 1
+        })
+        .await,
+        "server connections: {}",
+        db.client_connections().await
+    );
+    busy.query_drop("SELECT 1").await.expect("still connected");
+    sluice.assert_no_panic();
+}
