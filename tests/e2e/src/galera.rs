@@ -1,6 +1,6 @@
 //! A private Galera cluster on this host: each node its own data dir,
 //! client port, group-communication port, IST port and SST port, all on
-//! 127.0.0.1. Node 1 bootstraps the cluster; the others join by rsync
+//! 127.0.0.1, under the system temp dir. Node 1 bootstraps the cluster; the others join by rsync
 //! state transfer. Dropping the cluster stops every node and removes its
 //! files.
 //!
@@ -19,7 +19,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 
 use crate::mariadb::{client_opts, copy_dir, mariadbd_path, template_dir, BASE_ARGS};
-use crate::{e2e_dir, free_port, tail_file, unique_name};
+use crate::{free_port, process_alive, tail_file, unique_name};
 
 /// Where Debian's galera-4 puts the provider.
 const PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
@@ -233,12 +233,12 @@ impl GaleraCluster {
     /// joiner takes a full state transfer), and waits until all are
     /// Synced.
     pub async fn start(size: usize) -> GaleraCluster {
-        crate::remove_stale_instances();
+        remove_stale_nodes();
         let template = template_dir();
         let name = unique_name("galera");
         let mut nodes = Vec::with_capacity(size);
         for i in 1..=size {
-            let dir = e2e_dir().join(unique_name("db"));
+            let dir = nodes_dir().join(unique_name("node"));
             std::fs::create_dir_all(dir.join("tmp")).expect("create node dirs");
             let node = GaleraNode {
                 name: format!("node{i}"),
@@ -315,6 +315,30 @@ impl Drop for GaleraCluster {
         for node in self.nodes.iter_mut().rev() {
             node.stop(libc::SIGTERM);
             let _ = std::fs::remove_dir_all(&node.dir);
+        }
+    }
+}
+
+/// Where node dirs live: under the system's temp dir rather than the
+/// build's target dir, because the nodes run as `mysql`, which must be
+/// able to reach them whoever owns the checkout.
+fn nodes_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("sluice-galera");
+    std::fs::create_dir_all(&dir).expect("create the galera nodes dir");
+    dir
+}
+
+/// Removes the dirs of nodes whose test process is gone (killed before
+/// its cluster was dropped).
+fn remove_stale_nodes() {
+    let Ok(entries) = std::fs::read_dir(nodes_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.split('-').nth(1).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() as i32 && !process_alive(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
