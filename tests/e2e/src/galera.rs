@@ -1,8 +1,8 @@
-//! A private Galera cluster on this host: each node its own data dir,
-//! client port, group-communication port, IST port and SST port, all on
-//! 127.0.0.1, under the system temp dir. Node 1 bootstraps the cluster; the others join by rsync
-//! state transfer. Dropping the cluster stops every node and removes its
-//! files.
+//! A private Galera cluster on this host: each node its own dir (under
+//! the system temp dir), client port, group-communication port, IST port
+//! and SST port, all on 127.0.0.1. Node 1 bootstraps the cluster; the
+//! others join by rsync state transfer. Dropping the cluster stops every
+//! node and removes its files.
 //!
 //! Traps this avoids (see shared/DESIGN.md "Several backends"): each node
 //! has its own `tmpdir` (a starting server deletes every `#sql*` file in
