@@ -177,9 +177,18 @@ async fn lead_group(
                     ctx.stats.on_batch(went_in, &candidate.facts.label);
                     before.moved(returning);
                 }
-                let mut fates = rows.into_iter();
+                let mut start = 0;
                 for (slot, n) in part.into_iter().zip(weights) {
-                    let result = member_result(&fates.by_ref().take(n).collect::<Vec<_>>());
+                    // The verdict gave one fate per row; should it not
+                    // have, nobody is told a row went in that may not.
+                    let result = match rows.get(start..start + n) {
+                        Some(mine) => member_result(mine),
+                        None => {
+                            ctx.stats.on_outcome_unknown();
+                            MemberResult::Unknown
+                        }
+                    };
+                    start += n;
                     match slot {
                         Slot::Leader => own = Some(result),
                         Slot::Member(member) => tell(member, result),
@@ -250,6 +259,7 @@ async fn lead_group(
             }
             Err(error)
         }
+        (Some(MemberResult::Unknown), None) => batching.answer_unknown(io).await,
         (own, None) => {
             // The leader's own row was skipped, or failed with its part.
             let why = match own {
