@@ -27,6 +27,35 @@ pub async fn get(port: u16, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// The value of one sample line of a `/metrics` page: `series` is the
+/// family name with its labels exactly as Sluice writes them
+/// (`name{label="value"}`), or the bare name of an unlabelled family.
+pub fn series_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The sum of every sample of `family` in a `/metrics` page, whatever its
+/// labels (0 when it has none).
+pub fn family_sum(metrics: &str, family: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The series of a per-backend family for the backend at `address`, as
+/// [`series_value`] takes it: `sluice_backend_writer{backend="…"}`.
+pub fn backend_series(family: &str, address: impl std::fmt::Display) -> String {
+    format!("{family}{{backend=\"{address}\"}}")
+}
+
 /// Polls `/health` until it answers `want`; panics with the last answer
 /// after `within`. Returns the body and how long it took.
 pub async fn wait_for_health(port: u16, want: u16, within: Duration) -> (String, Duration) {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use sluice_e2e::differential::SMALL_DELAY;
-use sluice_e2e::http::get;
-use sluice_e2e::{direct_mode, wait_until, MariaDb, Sluice};
+use sluice_e2e::http::{backend_series, get, series_value};
+use sluice_e2e::{direct_mode, wait_until, MariaDb, Sluice, SluiceBuilder};
 use tokio::sync::Barrier;
 
 const MONITOR_USER: &str = "sluice_monitor";
@@ -37,18 +37,22 @@ async fn port_of(conn: &mut Conn) -> u16 {
         .expect("a row")
 }
 
-/// The value of a sample line of `/metrics`, if present.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 async fn writer_is(sluice: &Sluice, db: &MariaDb) -> bool {
     let (_, metrics) = get(sluice.metrics_port(), "/metrics").await;
-    let series = format!("sluice_backend_writer{{backend=\"{}\"}}", db.addr());
-    sample(&metrics, &series) == Some(1.0)
+    let series = backend_series("sluice_backend_writer", db.addr());
+    series_value(&metrics, &series) == Some(1.0)
+}
+
+/// Sluice in `primary` mode in front of `first, second`, probing every
+/// 100 ms with the monitor user.
+fn primary_sluice(first: &MariaDb, second: &MariaDb, connect_timeout: &str) -> SluiceBuilder {
+    Sluice::builder(first)
+        .backend_address(format!("{}, {}", first.addr(), second.addr()))
+        .env("SLUICE_BACKEND__CLUSTER", "primary")
+        .env("SLUICE_BACKEND__CONNECT_TIMEOUT", connect_timeout)
+        .env("SLUICE_METRICS__PROBE_INTERVAL", "100ms")
+        .env("SLUICE_METRICS__MONITOR_USER", MONITOR_USER)
+        .env("SLUICE_METRICS__MONITOR_PASSWORD", MONITOR_PASSWORD)
 }
 
 /// `clients` concurrent single-row INSERTs through Sluice; the ids they
@@ -97,14 +101,8 @@ async fn new_sessions_follow_the_writable_server_and_old_ones_are_closed() {
     }
     let first = prepared_server().await;
     let second = prepared_server().await;
-    let mut builder = Sluice::builder(&first)
-        .backend_address(format!("{}, {}", first.addr(), second.addr()))
-        .env("SLUICE_BACKEND__CLUSTER", "primary")
-        .env("SLUICE_BACKEND__CONNECT_TIMEOUT", "1s")
-        .env("SLUICE_METRICS__PROBE_INTERVAL", "100ms")
-        .env("SLUICE_METRICS__UNHEALTHY_AFTER", "0s")
-        .env("SLUICE_METRICS__MONITOR_USER", MONITOR_USER)
-        .env("SLUICE_METRICS__MONITOR_PASSWORD", MONITOR_PASSWORD);
+    let mut builder =
+        primary_sluice(&first, &second, "1s").env("SLUICE_METRICS__UNHEALTHY_AFTER", "0s");
     for (key, value) in SMALL_DELAY {
         builder = builder.env(*key, *value);
     }
@@ -155,11 +153,11 @@ async fn new_sessions_follow_the_writable_server_and_old_ones_are_closed() {
     );
     let (_, metrics) = get(sluice.metrics_port(), "/metrics").await;
     assert_eq!(
-        sample(&metrics, "sluice_backend_failovers_total"),
+        series_value(&metrics, "sluice_backend_failovers_total"),
         Some(1.0)
     );
-    let candidate = format!("sluice_backend_candidate{{backend=\"{}\"}}", first.addr());
-    assert_eq!(sample(&metrics, &candidate), Some(0.0), "{metrics}");
+    let candidate = backend_series("sluice_backend_candidate", first.addr());
+    assert_eq!(series_value(&metrics, &candidate), Some(0.0), "{metrics}");
 
     // (c) The first is writable again but, without fail_back, only a
     // candidate: sessions stay with the second.
@@ -168,11 +166,8 @@ async fn new_sessions_follow_the_writable_server_and_old_ones_are_closed() {
     assert!(
         wait_until(Duration::from_secs(10), || async move {
             let (_, metrics) = get(sluice_ref.metrics_port(), "/metrics").await;
-            let series = format!(
-                "sluice_backend_candidate{{backend=\"{}\"}}",
-                first_ref.addr()
-            );
-            sample(&metrics, &series) == Some(1.0)
+            let series = backend_series("sluice_backend_candidate", first_ref.addr());
+            series_value(&metrics, &series) == Some(1.0)
         })
         .await
     );
@@ -201,7 +196,7 @@ async fn new_sessions_follow_the_writable_server_and_old_ones_are_closed() {
     assert_eq!(port_of(&mut back).await, first.port());
     let (_, metrics) = get(sluice.metrics_port(), "/metrics").await;
     assert_eq!(
-        sample(&metrics, "sluice_backend_failovers_total"),
+        series_value(&metrics, "sluice_backend_failovers_total"),
         Some(2.0)
     );
 
@@ -246,15 +241,7 @@ async fn a_running_command_finishes_or_is_cut_off_when_its_server_is_given_up() 
     }
     let first = prepared_server().await;
     let second = prepared_server().await;
-    let sluice = Sluice::builder(&first)
-        .backend_address(format!("{}, {}", first.addr(), second.addr()))
-        .env("SLUICE_BACKEND__CLUSTER", "primary")
-        .env("SLUICE_BACKEND__CONNECT_TIMEOUT", "2s")
-        .env("SLUICE_METRICS__PROBE_INTERVAL", "100ms")
-        .env("SLUICE_METRICS__MONITOR_USER", MONITOR_USER)
-        .env("SLUICE_METRICS__MONITOR_PASSWORD", MONITOR_PASSWORD)
-        .start()
-        .await;
+    let sluice = primary_sluice(&first, &second, "2s").start().await;
     let mut short = sluice.root_conn().await;
     let mut long = sluice.root_conn().await;
     assert_eq!(port_of(&mut short).await, first.port());

@@ -15,7 +15,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use sluice_e2e::differential::SMALL_DELAY;
 use sluice_e2e::galera::{cluster_tests_enabled, GaleraCluster, GaleraNode};
-use sluice_e2e::http::get;
+use sluice_e2e::http::{backend_series, family_sum, get, series_value};
 use sluice_e2e::{direct_mode, wait_until, Sluice};
 use tokio::sync::Barrier;
 
@@ -71,22 +71,15 @@ async fn sluice_for(addresses: String) -> Sluice {
 /// The sum of every sample of `family` in `/metrics`.
 async fn metric_sum(sluice: &Sluice, family: &str) -> f64 {
     let (_, metrics) = get(sluice.metrics_port(), "/metrics").await;
-    metrics
-        .lines()
-        .filter(|line| {
-            line.strip_prefix(family)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    family_sum(&metrics, family)
 }
 
 /// The node new sessions go to, per `sluice_backend_writer`.
 async fn writer_of(sluice: &Sluice, cluster: &GaleraCluster) -> Option<usize> {
     let (_, metrics) = get(sluice.metrics_port(), "/metrics").await;
     cluster.nodes().iter().position(|node| {
-        let series = format!("sluice_backend_writer{{backend=\"{}\"}} 1", node.address());
-        metrics.lines().any(|line| line == series)
+        let series = backend_series("sluice_backend_writer", node.address());
+        series_value(&metrics, &series) == Some(1.0)
     })
 }
 
@@ -318,8 +311,9 @@ async fn killing_the_writer_under_load_loses_nothing() {
     let candidate = wait_until(Duration::from_secs(10), || {
         let address = address.clone();
         async move {
-            let series = format!("sluice_backend_candidate{{backend=\"{address}\"}}");
-            metric_sum(sluice_ref, &series).await == 1.0
+            let (_, metrics) = get(sluice_ref.metrics_port(), "/metrics").await;
+            let series = backend_series("sluice_backend_candidate", &address);
+            series_value(&metrics, &series) == Some(1.0)
         }
     })
     .await;
