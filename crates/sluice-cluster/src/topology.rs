@@ -49,11 +49,6 @@ impl Topology {
         self.inner.mode
     }
 
-    /// How many backends there are.
-    pub fn backends(&self) -> usize {
-        self.inner.evictions.len()
-    }
-
     /// The backend new sessions go to now, if any.
     pub fn writer(&self) -> Option<usize> {
         *self.inner.writer.borrow()
