@@ -30,10 +30,32 @@ pub struct ManagerStats {
 }
 
 struct Shared<K, T, D> {
-    core: Mutex<BatchCore<K, T>>,
+    state: Mutex<Locked<K, T>>,
     dispatcher: D,
     timer: Arc<Notify>,
     on_adjust: Box<dyn Fn(Adjustment) + Send + Sync>,
+}
+
+/// What the manager's mutex guards.
+struct Locked<K, T> {
+    core: BatchCore<K, T>,
+    /// When the timer task wakes next, if it sleeps: a submission wakes
+    /// it only when its queue's deadline comes sooner. Rows that queue
+    /// behind a batch already waiting do not, which saves a task wake-up
+    /// per row.
+    timer_until: Option<std::time::Instant>,
+}
+
+impl<K: Hash + Eq + Clone, T> Locked<K, T> {
+    /// Whether the timer must wake to see a deadline sooner than the one
+    /// it sleeps until.
+    fn timer_too_late(&self) -> bool {
+        match (self.core.next_deadline(), self.timer_until) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(deadline), Some(until)) => deadline < until,
+        }
+    }
 }
 
 /// The batch manager, shared by every session (cheap to clone).
@@ -63,7 +85,10 @@ where
         on_adjust: impl Fn(Adjustment) + Send + Sync + 'static,
     ) -> Self {
         let shared = Arc::new(Shared {
-            core: Mutex::new(BatchCore::new(settings, now())),
+            state: Mutex::new(Locked {
+                core: BatchCore::new(settings, now()),
+                timer_until: None,
+            }),
             dispatcher,
             timer: Arc::new(Notify::new()),
             on_adjust: Box::new(on_adjust),
@@ -93,14 +118,15 @@ where
         bytes: usize,
         max_wait: Option<Duration>,
     ) -> Result<(), T> {
-        let (accepted, ready, waiting) = {
-            let mut core = self.shared.lock();
-            let (accepted, ready) = core.submit(at, key, item, bytes, max_wait);
-            (accepted, ready, core.queued() > 0)
+        let (accepted, ready, adjustments, wake_timer) = {
+            let mut state = self.shared.lock();
+            let (accepted, ready) = state.core.submit(at, key, item, bytes, max_wait);
+            let adjustments = state.core.take_adjustments();
+            (accepted, ready, adjustments, state.timer_too_late())
         };
-        self.shared.report_adjustments();
+        self.shared.report(adjustments);
         self.shared.dispatch_all(ready);
-        if waiting {
+        if wake_timer {
             self.shared.timer.notify_one();
         }
         accepted
@@ -109,7 +135,7 @@ where
     /// A dispatched group of `key` has executed and waits for its commit;
     /// see [`BatchCore::committing`].
     pub fn committing(&self, key: &K, rows: usize) {
-        let ready = self.shared.lock().committing(now(), key, rows);
+        let ready = self.shared.lock().core.committing(now(), key, rows);
         self.shared.dispatch_all(ready);
     }
 
@@ -119,6 +145,7 @@ where
         let ready = self
             .shared
             .lock()
+            .core
             .complete(now(), key, rows, committed_before);
         self.shared.dispatch_all(ready);
     }
@@ -126,19 +153,19 @@ where
     /// Shutdown: dispatches every waiting group; later submissions leave
     /// at once.
     pub fn drain(&self) {
-        let ready = self.shared.lock().drain();
+        let ready = self.shared.lock().core.drain();
         self.shared.dispatch_all(ready);
     }
 
     /// Applies new settings (reload).
     pub fn set_settings(&self, settings: BatchSettings) {
-        self.shared.lock().set_settings(settings);
+        self.shared.lock().core.set_settings(settings);
         self.shared.timer.notify_one();
     }
 
     /// Current figures.
     pub fn stats(&self) -> ManagerStats {
-        let core = self.shared.lock();
+        let core = &self.shared.lock().core;
         ManagerStats {
             delay: core.delay(),
             rate: core.rate(),
@@ -152,11 +179,11 @@ where
     K: Hash + Eq + Clone,
     D: Dispatcher<K, T>,
 {
-    fn lock(&self) -> MutexGuard<'_, BatchCore<K, T>> {
+    fn lock(&self) -> MutexGuard<'_, Locked<K, T>> {
         // A panic while holding the lock leaves the core consistent enough
         // (each method finishes its bookkeeping before returning), so a
         // poisoned lock is used as is rather than taking every session down.
-        self.core
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -167,8 +194,7 @@ where
         }
     }
 
-    fn report_adjustments(&self) {
-        let adjustments = self.lock().take_adjustments();
+    fn report(&self, adjustments: Vec<Adjustment>) {
         for a in adjustments {
             (self.on_adjust)(a);
         }
@@ -190,16 +216,20 @@ where
         let Some(strong) = shared.upgrade() else {
             return;
         };
-        let (ready, next) = {
-            let mut core = strong.lock();
-            let ready = core.poll(now());
-            (ready, core.next_deadline())
+        let (ready, adjustments, wake_at) = {
+            let mut state = strong.lock();
+            let now = now();
+            let ready = state.core.poll(now);
+            let wake_at = state.core.next_deadline().unwrap_or(now + IDLE_TICK);
+            state.timer_until = Some(wake_at);
+            (
+                ready,
+                state.core.take_adjustments(),
+                Instant::from_std(wake_at),
+            )
         };
-        strong.report_adjustments();
+        strong.report(adjustments);
         strong.dispatch_all(ready);
-        let wake_at = next
-            .map(Instant::from_std)
-            .unwrap_or_else(|| Instant::now() + IDLE_TICK);
         let notified = timer.notified();
         drop(strong);
         tokio::select! {
@@ -242,6 +272,31 @@ mod tests {
         assert_eq!(collect.0.lock().unwrap().as_slice(), &[(1, vec![10, 11])]);
         manager.complete(&1, 2, false);
         assert_eq!(manager.stats().queued, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sooner_deadline_wakes_the_sleeping_timer() {
+        let collect = Collect::default();
+        let settings = BatchSettings {
+            initial_delay: Duration::from_millis(50),
+            min_delay: Duration::from_millis(50),
+            ..BatchSettings::default()
+        };
+        let manager = BatchManager::start(settings, collect.clone(), |_| {});
+        manager.submit(1, 10, 1, None).unwrap();
+        // The timer now sleeps until key 1's deadline, 50 ms away.
+        tokio::task::yield_now().await;
+        manager.submit(1, 11, 1, None).unwrap();
+        manager
+            .submit(2, 20, 1, Some(Duration::from_millis(2)))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        assert_eq!(collect.0.lock().unwrap().as_slice(), &[(2, vec![20])]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            collect.0.lock().unwrap().as_slice(),
+            &[(2, vec![20]), (1, vec![10, 11])]
+        );
     }
 
     #[tokio::test(start_paused = true)]

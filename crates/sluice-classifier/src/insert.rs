@@ -195,7 +195,7 @@ fn update_clause_end(code: &Code<'_>, start: usize) -> Result<usize, NotBatchabl
     Ok(i)
 }
 
-fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {
+pub(crate) fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {
     let mut depth = 0usize;
     for (i, t) in toks.iter().enumerate().skip(open) {
         match t.tok {

@@ -40,6 +40,7 @@ mod hints;
 mod insert;
 mod kind;
 mod lexer;
+mod memo;
 mod render;
 mod row;
 mod shape;
@@ -53,6 +54,7 @@ pub use kind::{
     Ddl, DdlOp, DdlTarget, Kind, OtherKind, ReadKind, SessionKind, TableName, TransactionKind,
     WriteKind,
 };
+pub use memo::Memo;
 pub use render::{render_row, render_value, BoundValue, RenderError, RenderOptions};
 pub use row::{auto_increment_source, IdSource, ValueForm};
 pub use shape::{splice, BatchableInsert, NotBatchable, ShapeKey, SpliceError};
@@ -243,8 +245,54 @@ impl Classifier {
 
     /// Classify with explicit options.
     pub fn classify_with(&self, sql: &[u8], opts: Options) -> Classification {
+        self.classify_lexing(sql, opts).0
+    }
+
+    /// [`Classifier::classify_with`] for a session that keeps a [`Memo`]:
+    /// a statement that repeats the session's last batchable INSERT but
+    /// for its rows is classified from the memo, lexing only the rows.
+    /// The answer is the same either way.
+    ///
+    /// ```
+    /// use sluice_classifier::{Classifier, Memo, Options};
+    ///
+    /// let classifier = Classifier::new(16);
+    /// let mut memo = Memo::default();
+    /// let opts = Options::default();
+    /// let first = classifier.classify_remembering(b"INSERT INTO t (a) VALUES (1)", opts, &mut memo);
+    /// let next = classifier.classify_remembering(b"INSERT INTO t (a) VALUES (22), (3)", opts, &mut memo);
+    /// assert_eq!(next.batchable().unwrap().shape_key(), first.batchable().unwrap().shape_key());
+    /// assert_eq!(next.batchable().unwrap().row(), 25..34);
+    /// ```
+    pub fn classify_remembering(
+        &self,
+        sql: &[u8],
+        opts: Options,
+        memo: &mut Memo,
+    ) -> Classification {
+        if let Some(recalled) = memo.recall(sql, opts) {
+            debug_assert!(
+                memo::same_in_full(&recalled, &self.classify_with(sql, opts)),
+                "the memo disagrees with a full classification of {:?}",
+                String::from_utf8_lossy(sql)
+            );
+            return recalled;
+        }
+        let (classification, plain) = self.classify_lexing(sql, opts);
+        memo.remember(sql, opts, &classification, plain);
+        classification
+    }
+
+    /// Classifies `sql`; also says whether its text is plain: no
+    /// executable or conditional comment anywhere.
+    fn classify_lexing(&self, sql: &[u8], opts: Options) -> (Classification, bool) {
         let cfg = lex_config(opts);
         let lexed = lex(sql, cfg);
+        let plain = !lexed.saw_conditional
+            && !lexed
+                .tokens
+                .iter()
+                .any(|t| matches!(t.tok, Tok::ExecOpen | Tok::ExecClose));
         let code = Code::new(sql, &lexed.tokens);
         let kind = detect::detect(&code, 0);
         let hints = hints::collect(sql, &lexed.tokens);
@@ -258,12 +306,13 @@ impl Classifier {
         } else {
             effects::scan(&code)
         };
-        Classification {
+        let classification = Classification {
             kind,
             hints,
             effects,
             batch,
-        }
+        };
+        (classification, plain)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -13,6 +13,12 @@ use tokio::net::TcpListener;
 
 use crate::cli::Cli;
 
+/// Every queued row allocates a few small buffers on one worker thread
+/// and frees them on another; mimalloc's per-thread free lists make that
+/// cheaper than glibc's arenas (docs/benchmarks-batch.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     // Before any thread exists: it edits the environment.
     let activation = listen::Activation::take_from_env();

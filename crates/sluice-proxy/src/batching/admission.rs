@@ -186,6 +186,7 @@ impl SessionBatching {
         source: &Source<'_>,
         classification: &Classification,
         io: &mut SessionIo<'_>,
+        now: std::time::Instant,
     ) -> Result<Option<Candidate>, SessionError> {
         if !self.ctx.enabled() || self.unsupported {
             return Ok(None);
@@ -271,7 +272,15 @@ impl SessionBatching {
         let Some(facts) = self
             .ctx
             .facts
-            .lookup(io.backend, io.caps, &user, schema, insert.table())
+            .lookup(
+                &mut self.recent_facts,
+                now,
+                io.backend,
+                io.caps,
+                &user,
+                schema,
+                insert.table(),
+            )
             .await?
         else {
             self.ctx.stats.unbatched(Decline::TableFactsPending);

@@ -5,6 +5,7 @@
 //! unnoticed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,21 +42,80 @@ pub(crate) struct FactsCache {
     /// Lookups under way: other sessions do not batch that table until it
     /// is known, rather than all asking the server at once.
     fetching: Mutex<std::collections::HashSet<FactsKey>>,
+    /// Moves on each [`FactsCache::forget_all`], so that what a session
+    /// kept in its [`RecentFacts`] is dropped with the rest.
+    generation: AtomicU64,
 }
 
-impl FactsCache {
-    pub(crate) fn get(
+/// The facts a session used last, kept by the session: its next row for
+/// the same table skips the shared cache's lock, key and hash.
+#[derive(Default)]
+pub(crate) struct RecentFacts(Option<Recent>);
+
+struct Recent {
+    generation: u64,
+    /// When the cache stops trusting them.
+    until: Instant,
+    user: Arc<[u8]>,
+    schema: Vec<u8>,
+    table: String,
+    facts: Arc<TableFacts>,
+}
+
+impl RecentFacts {
+    fn get(
         &self,
-        user: &Arc<[u8]>,
+        generation: u64,
+        now: Instant,
+        user: &[u8],
         schema: &[u8],
         table: &str,
     ) -> Option<Arc<TableFacts>> {
+        let recent = self.0.as_ref()?;
+        (recent.generation == generation
+            && now < recent.until
+            && *recent.user == *user
+            && recent.schema == schema
+            && recent.table == table)
+            .then(|| recent.facts.clone())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn keep(
+        &mut self,
+        generation: u64,
+        until: Instant,
+        user: &Arc<[u8]>,
+        schema: &[u8],
+        table: &str,
+        facts: &Arc<TableFacts>,
+    ) {
+        self.0 = Some(Recent {
+            generation,
+            until,
+            user: user.clone(),
+            schema: schema.to_vec(),
+            table: table.to_string(),
+            facts: facts.clone(),
+        });
+    }
+}
+
+impl FactsCache {
+    /// Cached facts still trusted at `now`, and when they were read.
+    pub(crate) fn get(
+        &self,
+        now: Instant,
+        user: &Arc<[u8]>,
+        schema: &[u8],
+        table: &str,
+    ) -> Option<(Instant, Arc<TableFacts>)> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let key = (user.clone(), schema.to_vec(), table.to_string());
         entries
             .get(&key)
-            .filter(|(at, _)| at.elapsed() < FACTS_TTL)
-            .map(|(_, facts)| facts.clone())
+            .filter(|(at, _)| now.saturating_duration_since(*at) < FACTS_TTL)
+            .map(|(at, facts)| (*at, facts.clone()))
     }
 
     fn put(&self, user: &Arc<[u8]>, schema: &[u8], table: &str, facts: Arc<TableFacts>) {
@@ -76,19 +136,31 @@ impl FactsCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Cached facts, or reads them on `backend`; `None` while another
-    /// session is reading them.
+    /// The facts the session used last if they are still good at `now`,
+    /// else cached facts, else reads them on `backend`; `None` while
+    /// another session is reading them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn lookup(
         &self,
+        recent: &mut RecentFacts,
+        now: Instant,
         backend: &mut PacketStream,
         caps: SessionCaps,
         user: &Arc<[u8]>,
         schema: &[u8],
         table: &str,
     ) -> Result<Option<Arc<TableFacts>>, SessionError> {
-        if let Some(facts) = self.get(user, schema, table) {
+        // Read before the cache: a forget after this makes what is kept
+        // now stale at once.
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(facts) = recent.get(generation, now, user, schema, table) {
+            return Ok(Some(facts));
+        }
+        if let Some((at, facts)) = self.get(now, user, schema, table) {
+            recent.keep(generation, at + FACTS_TTL, user, schema, table, &facts);
             return Ok(Some(facts));
         }
         let key = (user.clone(), schema.to_vec(), table.to_string());
@@ -118,6 +190,7 @@ impl FactsCache {
         facts.label = format!("{}.{table}", String::from_utf8_lossy(schema));
         let facts = Arc::new(facts);
         self.put(user, schema, table, facts.clone());
+        recent.keep(generation, now + FACTS_TTL, user, schema, table, &facts);
         Ok(Some(facts))
     }
 }
@@ -272,9 +345,36 @@ mod tests {
             label: "db.t".into(),
         });
         cache.put(&alice, b"db", "t", facts);
-        assert!(cache.get(&alice, b"db", "t").is_some());
-        assert!(cache.get(&bob, b"db", "t").is_none());
+        let now = Instant::now();
+        assert!(cache.get(now, &alice, b"db", "t").is_some());
+        assert!(cache.get(now, &bob, b"db", "t").is_none());
+        assert!(cache.get(now + FACTS_TTL, &alice, b"db", "t").is_none());
         cache.forget_all();
-        assert!(cache.get(&alice, b"db", "t").is_none());
+        assert!(cache.get(now, &alice, b"db", "t").is_none());
+    }
+
+    #[test]
+    fn what_a_session_keeps_ends_with_its_time_and_with_a_forget() {
+        let cache = FactsCache::default();
+        let alice: Arc<[u8]> = Arc::from(&b"alice"[..]);
+        let facts = Arc::new(TableFacts {
+            batchable: true,
+            auto_increment: None,
+            label: "db.t".into(),
+        });
+        let now = Instant::now();
+        let mut recent = RecentFacts::default();
+        let generation = cache.generation.load(Ordering::Acquire);
+        recent.keep(generation, now + FACTS_TTL, &alice, b"db", "t", &facts);
+        assert!(recent.get(generation, now, b"alice", b"db", "t").is_some());
+        assert!(recent.get(generation, now, b"bob", b"db", "t").is_none());
+        assert!(recent.get(generation, now, b"alice", b"db", "u").is_none());
+        assert!(recent.get(generation, now, b"alice", b"db2", "t").is_none());
+        assert!(recent
+            .get(generation, now + FACTS_TTL, b"alice", b"db", "t")
+            .is_none());
+        cache.forget_all();
+        let after = cache.generation.load(Ordering::Acquire);
+        assert!(recent.get(after, now, b"alice", b"db", "t").is_none());
     }
 }

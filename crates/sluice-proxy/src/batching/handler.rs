@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use super::admission::Source;
 use super::context::BatchContext;
 use super::decline::Decline;
+use super::facts::RecentFacts;
 use super::fingerprint::Fingerprint;
 use super::key::BatchKey;
 use super::leader;
@@ -70,6 +71,11 @@ pub(crate) struct SessionBatching {
     /// ROW_NUMBER`, MariaDB 10.7): a batch can commit without its skipped
     /// rows.
     pub(super) isolates_skipped_rows: bool,
+    /// The session's last batchable text, so that its next INSERT of the
+    /// same shape is classified by lexing only its rows.
+    memo: sluice_classifier::Memo,
+    /// The table facts this session used last.
+    pub(super) recent_facts: RecentFacts,
 }
 
 impl SessionBatching {
@@ -92,6 +98,8 @@ impl SessionBatching {
             owed: Owed::default(),
             unsupported,
             isolates_skipped_rows,
+            memo: sluice_classifier::Memo::default(),
+            recent_facts: RecentFacts::default(),
         }
     }
 
@@ -105,7 +113,7 @@ impl SessionBatching {
     /// Classifies the SQL text `command` runs (a query's own, or a
     /// prepared statement's), as the session reads texts now.
     pub(crate) fn classify(
-        &self,
+        &mut self,
         command: Option<&Command<'_>>,
         state: &SessionState,
     ) -> Option<Classification> {
@@ -116,11 +124,11 @@ impl SessionBatching {
             }
             _ => return None,
         };
-        Some(
-            self.ctx
-                .classifier
-                .classify_with(sql, state.classifier_options(prepared)),
-        )
+        Some(self.ctx.classifier.classify_remembering(
+            sql,
+            state.classifier_options(prepared),
+            &mut self.memo,
+        ))
     }
 
     /// Tries to batch `statement`.
@@ -135,8 +143,11 @@ impl SessionBatching {
         let Some(classification) = statement.classification.as_ref() else {
             return Ok(Offer::Declined);
         };
+        // One clock read serves the table facts, the queue and both
+        // latency figures.
+        let queued_at = tokio::time::Instant::now();
         let Some(candidate) = self
-            .candidate(statement, &source, classification, io)
+            .candidate(statement, &source, classification, io, queued_at.into_std())
             .await?
         else {
             return Ok(Offer::Declined);
@@ -150,8 +161,6 @@ impl SessionBatching {
             reply,
         };
         let bytes = candidate.row.len();
-        // One clock read serves the queue and both latency figures.
-        let queued_at = tokio::time::Instant::now();
         if self
             .ctx
             .manager
