@@ -6,7 +6,7 @@ BACKEND ?= 127.0.0.1:3306
 # cargo-deb release that `make deb` installs when cargo deb is missing.
 CARGO_DEB_VERSION ?= 3.8.0
 
-.PHONY: run build release test test-cluster drivers lint fmt bench-relay bench-batch deb test-package clean
+.PHONY: run build release test test-cluster drivers lint fmt bench-relay bench-batch bench-instructions deb test-package clean
 
 ## Run Sluice on 127.0.0.1:3307 in front of the MariaDB at 127.0.0.1:3306.
 run: release
@@ -53,6 +53,11 @@ bench-relay: release
 bench-batch: release
 	$(CARGO) build --release -p sluice-loadgen
 	bash benches/batch.sh
+
+## Sluice's user-space instructions per batched row (valgrind callgrind),
+## for comparing builds; see the head of benches/instructions.sh.
+bench-instructions: release
+	bash benches/instructions.sh
 
 ## Debian package target/debian/sluice_<version>_<arch>.deb: the stripped
 ## release binary, /etc/sluice/sluice.ini (a conffile), the systemd unit,
