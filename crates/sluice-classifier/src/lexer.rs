@@ -136,8 +136,14 @@ fn is_space(b: u8) -> bool {
 /// Lex `sql` into tokens, in order; the bytes between tokens are
 /// whitespace.
 pub(crate) fn lex(sql: &[u8], cfg: LexConfig) -> Lexed {
+    lex_into(sql, cfg, Vec::with_capacity(sql.len() / 4 + 8))
+}
+
+/// [`lex`] into a token buffer the caller had (its contents are dropped).
+pub(crate) fn lex_into(sql: &[u8], cfg: LexConfig, mut tokens: Vec<Token>) -> Lexed {
+    tokens.clear();
     let mut out = Lexed {
-        tokens: Vec::with_capacity(sql.len() / 4 + 8),
+        tokens,
         ..Lexed::default()
     };
     let mut i = 0;

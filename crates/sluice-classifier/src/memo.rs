@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::code::Code;
 use crate::insert::matching_paren;
-use crate::lexer::{lex, Tok};
+use crate::lexer::{lex_into, Tok, Token};
 use crate::shape::{BatchableInsert, Frame};
 use crate::{ambiguous, check_rows, lex_config, Classification, Effects, Hints, Kind, Options};
 
@@ -23,6 +23,8 @@ use crate::{ambiguous, check_rows, lex_config, Classification, Effects, Hints, K
 #[derive(Debug, Default)]
 pub struct Memo {
     last: Option<Remembered>,
+    /// The token buffer of the last recall, kept for the next one.
+    tokens: Vec<Token>,
 }
 
 #[derive(Debug)]
@@ -91,8 +93,9 @@ impl Memo {
     /// The classification of `sql`, if it is the remembered statement
     /// with other rows of the same number of values; `None` to classify
     /// it in full.
-    pub(crate) fn recall(&self, sql: &[u8], opts: Options) -> Option<Classification> {
-        let last = self.last.as_ref()?;
+    pub(crate) fn recall(&mut self, sql: &[u8], opts: Options) -> Option<Classification> {
+        let Memo { last, tokens } = self;
+        let last = last.as_ref()?;
         if last.opts != opts
             || sql.len() < last.prefix.len() + last.suffix.len() + 2
             || !sql.starts_with(&last.prefix)
@@ -105,7 +108,7 @@ impl Memo {
         if text.first() != Some(&b'(') || text.last() != Some(&b')') {
             return None;
         }
-        let lexed = lex(text, lex_config(opts));
+        let lexed = lex_into(text, lex_config(opts), std::mem::take(tokens));
         // Only code between the rows: a comment could carry a hint or a
         // marker, and its absence keeps the check simple.
         if lexed.saw_conditional
@@ -115,11 +118,21 @@ impl Memo {
                 .any(|t| !t.tok.is_code() || t.tok == Tok::Error)
             || ambiguous(text, &lexed, opts.escapes)
         {
+            *tokens = lexed.tokens;
             return None;
         }
-        let code = Code::new(text, &lexed.tokens);
-        let rows = rows_of(&code)?;
-        let tuple = check_rows(text, &code, &rows, 0, opts.prepared).ok()?;
+        // Every token is code: they are the code tokens as they are.
+        let code = Code {
+            sql: text,
+            toks: lexed.tokens,
+        };
+        let checked = rows_of(&code).and_then(|rows| {
+            check_rows(text, &code, &rows, 0, opts.prepared)
+                .ok()
+                .map(|tuple| (rows.len(), tuple))
+        });
+        *tokens = code.toks;
+        let (rows, tuple) = checked?;
         if tuple.values != last.frame.values {
             return None;
         }
@@ -131,7 +144,7 @@ impl Memo {
             batch: Ok(BatchableInsert {
                 frame: last.frame.clone(),
                 row: span,
-                rows: rows.len(),
+                rows,
                 len,
                 placeholders: tuple.placeholders,
                 forms: tuple.forms,

@@ -9,6 +9,7 @@ use sluice_protocol::ProtocolError;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use sluice_cluster::EvictionNotice;
@@ -84,12 +85,20 @@ impl Session {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<SessionEnd, SessionError> {
         let mut eviction = std::mem::replace(&mut self.eviction, EvictionNotice::never());
+        // Made once per session, not once per command: each of these
+        // registers a waiter or a timer when first polled, and a waiting
+        // future keeps it.
+        let stop = shutdown.wait_for(|stop| *stop);
+        let given_up = eviction.given_up();
+        let idle = tokio::time::sleep(settings.idle_timeout.unwrap_or_default());
+        tokio::pin!(stop, given_up, idle);
         loop {
+            let idle = settings.idle_timeout.map(|limit| (limit, idle.as_mut()));
             let waited = tokio::select! {
                 biased;
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(SessionEnd::Shutdown),
-                () = eviction.given_up() => Waited::GivenUp,
-                waited = wait_for_command(&mut self.client, &mut self.backend, settings) => waited?,
+                _ = &mut stop => return Ok(SessionEnd::Shutdown),
+                () = &mut given_up => Waited::GivenUp,
+                waited = wait_for_command(&mut self.client, &mut self.backend, idle) => waited?,
             };
             match waited {
                 Waited::GivenUp => return self.close_given_up(settings).await,
@@ -111,7 +120,7 @@ impl Session {
                 tokio::pin!(command);
                 tokio::select! {
                     handled = &mut command => Some((handled?, false)),
-                    () = eviction.given_up() => {
+                    () = &mut given_up => {
                         // Let the command finish if its server still
                         // answers; a server that is gone for good would
                         // otherwise hold the client until TCP gives up.
@@ -336,7 +345,7 @@ enum Waited {
 async fn wait_for_command(
     client: &mut PacketStream,
     backend: &mut PacketStream,
-    settings: &ProxySettings,
+    idle: Option<(std::time::Duration, Pin<&mut tokio::time::Sleep>)>,
 ) -> Result<Waited, SessionError> {
     if !client.buf.is_empty() {
         return Ok(Waited::Command);
@@ -358,11 +367,16 @@ async fn wait_for_command(
             },
         }
     };
-    match settings.idle_timeout {
-        Some(limit) => match tokio::time::timeout(limit, read).await {
-            Ok(result) => result,
-            Err(_) => Ok(Waited::Idle),
-        },
+    match idle {
+        Some((limit, mut timer)) => {
+            // Moving a timer's deadline later is cheap; a new timer per
+            // command would be registered and removed each time.
+            timer.as_mut().reset(tokio::time::Instant::now() + limit);
+            tokio::select! {
+                result = read => result,
+                () = timer => Ok(Waited::Idle),
+            }
+        }
         None => read.await,
     }
 }

@@ -50,7 +50,11 @@ pub(crate) struct FactsCache {
 /// The facts a session used last, kept by the session: its next row for
 /// the same table skips the shared cache's lock, key and hash.
 #[derive(Default)]
-pub(crate) struct RecentFacts(Option<Recent>);
+pub(crate) struct RecentFacts {
+    last: Option<Recent>,
+    /// How many times this session read facts from the server.
+    pub(crate) reads: u64,
+}
 
 struct Recent {
     generation: u64,
@@ -71,7 +75,7 @@ impl RecentFacts {
         schema: &[u8],
         table: &str,
     ) -> Option<Arc<TableFacts>> {
-        let recent = self.0.as_ref()?;
+        let recent = self.last.as_ref()?;
         (recent.generation == generation
             && now < recent.until
             && *recent.user == *user
@@ -90,7 +94,7 @@ impl RecentFacts {
         table: &str,
         facts: &Arc<TableFacts>,
     ) {
-        self.0 = Some(Recent {
+        self.last = Some(Recent {
             generation,
             until,
             user: user.clone(),
@@ -173,6 +177,7 @@ impl FactsCache {
             return Ok(None);
         }
         let sql = facts_query(schema, table);
+        recent.reads += 1;
         let result = query(backend, caps, sql.as_bytes()).await;
         self.fetching
             .lock()

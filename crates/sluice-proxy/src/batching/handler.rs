@@ -76,6 +76,8 @@ pub(crate) struct SessionBatching {
     memo: sluice_classifier::Memo,
     /// The table facts this session used last.
     pub(super) recent_facts: RecentFacts,
+    /// How many times admission read the session settings.
+    pub(super) fingerprint_reads: u64,
 }
 
 impl SessionBatching {
@@ -100,7 +102,13 @@ impl SessionBatching {
             isolates_skipped_rows,
             memo: sluice_classifier::Memo::default(),
             recent_facts: RecentFacts::default(),
+            fingerprint_reads: 0,
         }
+    }
+
+    /// Queries admission sent on the session's connection so far.
+    fn server_reads(&self) -> u64 {
+        self.fingerprint_reads + self.recent_facts.reads
     }
 
     /// The session settings may have changed: read them again before the
@@ -144,13 +152,20 @@ impl SessionBatching {
             return Ok(Offer::Declined);
         };
         // One clock read serves the table facts, the queue and both
-        // latency figures.
-        let queued_at = tokio::time::Instant::now();
+        // latency figures, unless admission had to ask the server: a
+        // row's wait starts when it is queued.
+        let reads_before = self.server_reads();
+        let arrived = tokio::time::Instant::now();
         let Some(candidate) = self
-            .candidate(statement, &source, classification, io, queued_at.into_std())
+            .candidate(statement, &source, classification, io, arrived.into_std())
             .await?
         else {
             return Ok(Offer::Declined);
+        };
+        let queued_at = if self.server_reads() == reads_before {
+            arrived
+        } else {
+            tokio::time::Instant::now()
         };
         let (reply, assignment) = oneshot::channel();
         let member = Member {
