@@ -17,6 +17,7 @@
 //! connection lost after the batch was sent and before the server's
 //! answer leaves the outcome unknown.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use sluice_batch::BatchManager;
@@ -26,7 +27,7 @@ use super::admission::Candidate;
 use super::halving;
 use super::key::BatchKey;
 use super::member::{Assignment, Isolation, LeaderPicker, Member, MemberResult};
-use super::skips::RowFate;
+use super::skips::{RowFate, SKIPPING_ERRORS};
 use super::verdict::{
     ids_of, member_result, previous_last_insert_id, skip_splits_a_member, verdict, Answers, Ending,
     Verdict,
@@ -127,7 +128,6 @@ async fn lead_group(
         "batch formed"
     );
     let isolating = candidate.reports_skipped_rows;
-    let settle = if isolating { SETTLE_OR_REPORT } else { SETTLE };
     let returning = candidate.facts.auto_increment.is_some();
     let mut parts: VecDeque<Vec<Slot>> = VecDeque::from([std::iter::once(Slot::Leader)
         .chain(others.into_iter().map(Slot::Member))
@@ -157,8 +157,13 @@ async fn lead_group(
         let weights: Vec<usize> = part.iter().map(|slot| slot.rows(&candidate)).collect();
         let part_rows: usize = weights.iter().sum();
         let sql = build_statement(&candidate, statement, &part, isolating);
+        let settle = if isolating {
+            Cow::Owned(settle_or_report(part_rows, weights.iter().all(|&w| w == 1)))
+        } else {
+            Cow::Borrowed(SETTLE)
+        };
         let started = std::time::Instant::now();
-        let run = run_batch(io, &sql, settle, returning, &weights, &mut in_flight).await;
+        let run = run_batch(io, &sql, &settle, returning, &weights, &mut in_flight).await;
         tracing::debug!(
             rows = part_rows,
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -372,19 +377,34 @@ const SETTLE: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEA
     ELSE ROLLBACK AND NO CHAIN NO RELEASE; \
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sluice: batch rolled back'; END IF";
 
-/// [`SETTLE`] for an `INSERT IGNORE` batch (MariaDB 10.7 and later): with
-/// no condition it commits; otherwise it leaves the transaction open and
-/// reports `@@warning_count`, the number of conditions kept, and each
-/// condition as `errno:row` (`skips.rs` reads it). A compound statement
+/// [`SETTLE`] for an `INSERT IGNORE` batch of `rows` rows (MariaDB 10.7
+/// and later): with no condition it commits. Otherwise it reads each
+/// condition (`errno:row`, for `skips.rs`); when every one is a skipped
+/// row (one of [`SKIPPING_ERRORS`], rows named once each, in order, within
+/// the batch), all were kept, and `may_commit` (no member's statement has
+/// several rows, which must go in or fail together), it commits there and
+/// then, saving a round trip. It reports `@@warning_count`, the
+/// conditions kept, the list, and whether it committed; a transaction it
+/// did not commit stays open for Sluice to decide. A compound statement
 /// uses no table, so it reads the INSERT's diagnostics without clearing
 /// them.
-const SETTLE_OR_REPORT: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; \
-    ELSE BEGIN NOT ATOMIC \
-    DECLARE n, i, e, r INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
-    GET DIAGNOSTICS n = NUMBER; SET i = 1; \
-    WHILE i <= n DO GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER; \
-    SET s = CONCAT(s, e, ':', r, ' '); SET i = i + 1; END WHILE; \
-    SELECT @@warning_count, n, s; END; END IF";
+fn settle_or_report(rows: usize, may_commit: bool) -> Vec<u8> {
+    let skipping = SKIPPING_ERRORS.map(|e| e.to_string()).join(", ");
+    format!(
+        "IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; \
+         ELSE BEGIN NOT ATOMIC \
+         DECLARE w, n, i, e, r, prev INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
+         DECLARE good INT DEFAULT {good}; \
+         SET w = @@warning_count; GET DIAGNOSTICS n = NUMBER; SET i = 1; \
+         WHILE i <= n DO GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER; \
+         IF e NOT IN ({skipping}) OR r <= prev OR r > {rows} THEN SET good = 0; END IF; \
+         SET prev = r; SET s = CONCAT(s, e, ':', r, ' '); SET i = i + 1; END WHILE; \
+         IF good = 1 AND w = n THEN COMMIT AND NO CHAIN NO RELEASE; END IF; \
+         SELECT w, n, s, good = 1 AND w = n; END; END IF",
+        good = u8::from(may_commit),
+    )
+    .into_bytes()
+}
 
 /// Commits a batch whose skipped rows were reported.
 const COMMIT: &[u8] = b"COMMIT AND NO CHAIN NO RELEASE";
@@ -441,6 +461,18 @@ async fn run_batch(
             rows: ids.into_iter().map(RowFate::Inserted).collect(),
             previous_id,
         }),
+        Verdict::CommittedSkipping(fates) => {
+            let skipped = fates.iter().filter(|f| f.id().is_none()).count();
+            tracing::debug!(
+                rows,
+                skipped,
+                "batch committed by the server without its skipped rows"
+            );
+            BatchRun::Ended(Ending::Committed {
+                rows: fates,
+                previous_id,
+            })
+        }
         Verdict::CommitSkipping(fates) if skip_splits_a_member(&fates, weights) => {
             roll_back(
                 io,

@@ -87,6 +87,13 @@ pub(super) fn skipped_rows(
     Ok(skipped)
 }
 
+/// Whether the report says the settling statement committed (its fourth
+/// column is 1).
+pub(super) fn report_committed(report: &QueryResult) -> bool {
+    matches!(report, QueryResult::Rows { rows, .. }
+        if rows.len() == 1 && rows[0].get(3).and_then(|v| v.as_deref()) == Some(b"1"))
+}
+
 /// Each row's fate: its insert id (0 for every row of a table without
 /// AUTO_INCREMENT), or the error it was skipped with; `None` when the
 /// INSERT's result does not match the rows that were not skipped.

@@ -3,7 +3,7 @@
 //! answers has a unit test. `leader.rs` does the I/O around them.
 
 use super::member::{Isolation, MemberResult};
-use super::skips::{ids_with_skips, skipped_rows, RowFate};
+use super::skips::{ids_with_skips, report_committed, skipped_rows, RowFate};
 use crate::internal::QueryResult;
 
 /// What the settling `IF`'s rollback branch raises: ER_SIGNAL_EXCEPTION
@@ -30,6 +30,9 @@ pub(super) enum Verdict {
     /// others; the transaction is open: commit it, then the skipped rows'
     /// members run alone.
     CommitSkipping(Vec<RowFate>),
+    /// As [`Verdict::CommitSkipping`], but the settling statement found
+    /// every condition a skipped row and committed already.
+    CommittedSkipping(Vec<RowFate>),
     /// Rolled back, or never applied: everyone runs alone.
     NotApplied(&'static str),
     /// The settling statement failed some other way (a Galera
@@ -70,13 +73,18 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
         },
         // The INSERT left conditions, and the server reports them with
         // the transaction still open.
-        QueryResult::Rows { .. } => match skipped_rows(settled, rows) {
-            Ok(skipped) => match ids_with_skips(insert, returning, &skipped) {
-                Some(ids) => Verdict::CommitSkipping(ids),
-                None => Verdict::RollBack("skipped rows and returned rows disagree"),
-            },
-            Err(why) => Verdict::RollBack(why),
-        },
+        QueryResult::Rows { .. } => {
+            let fates = skipped_rows(settled, rows).and_then(|skipped| {
+                ids_with_skips(insert, returning, &skipped)
+                    .ok_or("skipped rows and returned rows disagree")
+            });
+            match (fates, report_committed(settled)) {
+                (Ok(fates), true) => Verdict::CommittedSkipping(fates),
+                (Err(_), true) => Verdict::Unknown("committed, but not one fate per row"),
+                (Ok(fates), false) => Verdict::CommitSkipping(fates),
+                (Err(why), false) => Verdict::RollBack(why),
+            }
+        }
         QueryResult::Err(e) if (e.code, &e.sql_state) == (ROLLED_BACK.0, ROLLED_BACK.1) => {
             Verdict::NotApplied("error or warnings")
         }
@@ -465,6 +473,49 @@ mod tests {
                 true
             ),
             Verdict::RollBack("a condition other than a skipped row")
+        );
+    }
+
+    #[test]
+    fn a_report_that_committed_is_final_and_never_claims_a_row_it_cannot_place() {
+        let opened = ok(0, 0);
+        let two_of_three = QueryResult::Rows {
+            rows: vec![
+                vec![Some(b"7".to_vec()), Some(b"41".to_vec())],
+                vec![Some(b"8".to_vec()), Some(b"41".to_vec())],
+            ],
+            status: StatusFlags::empty(),
+            warnings: 1,
+        };
+        let committed = |list: &str| QueryResult::Rows {
+            rows: vec![vec![
+                Some(b"1".to_vec()),
+                Some(b"1".to_vec()),
+                Some(list.as_bytes().to_vec()),
+                Some(b"1".to_vec()),
+            ]],
+            status: StatusFlags::empty(),
+            warnings: 1,
+        };
+        assert_eq!(
+            decide(
+                Some(&opened),
+                Some(&two_of_three),
+                Some(&committed("1062:2 ")),
+                true
+            ),
+            Verdict::CommittedSkipping(vec![
+                RowFate::Inserted(7),
+                RowFate::Skipped(1062),
+                RowFate::Inserted(8)
+            ])
+        );
+        // Committed, but the rows that came back do not fit the report:
+        // nobody may be told their row went in.
+        let one = ids(&["7"], 1);
+        assert_eq!(
+            decide(Some(&opened), Some(&one), Some(&committed("1062:2 ")), true),
+            Verdict::Unknown("committed, but not one fate per row")
         );
     }
 

@@ -59,6 +59,14 @@ const REPORT_ROW_2: &str = "010000010325000002036465660000000f40407761726e696e67
     000c3f001500000008a0000000001800000303646566000000016e016e0c3f000b000000030000000000180000\
     0403646566000000017301730c2100fdff0200fc100000000005000005fe00000b000c000006013101310731303\
     6323a322005000007fe00000b000700000800000003000000";
+/// The settling statement's report for [`RETURNED_SKIPPING`] when it
+/// found every condition a skipped row and committed itself (`1062:2`,
+/// committed 1), then its final OK: autocommit, no transaction open.
+const REPORT_COMMITTED_ROW_2: &str = "01000001041800000203646566000000017701770c3f000b00000003\
+    00000000001800000303646566000000016e016e0c3f000b0000000300000000001800000403646566000000017301\
+    730c2100fdff0200fc1000000000280000050364656600000012676f6f64203d203120414e442077203d206e000c3f\
+    000100000003800000000005000006fe00000a000e0000070131013107313036323a3220013105000008fe00000a00\
+    0700000900000002000000";
 /// `COMMIT` after a report.
 const COMMITTED_AFTER_REPORT: &str = "0700000100000002000000";
 /// `… VALUES (100),(7),(8) …`: the first row skipped; ids 8 and 9,
@@ -395,6 +403,41 @@ async fn a_duplicate_costs_its_own_row_not_the_batch() {
         "no rollback, nobody re-run on this connection"
     );
     // The skipped row's member runs alone; the other has its id.
+    assert_eq!(
+        run.members,
+        [
+            Some(MemberResult::RunAlone(Isolation::Skipped(1062))),
+            Some(MemberResult::Inserted {
+                insert_id: 3,
+                rows: 1
+            })
+        ]
+    );
+    let ok = OkInfo::parse(&run.client_got[4..], false).unwrap();
+    assert_eq!((ok.affected_rows, ok.last_insert_id), (1, 2));
+    assert_eq!(run.snapshot.batches, 1);
+    assert_eq!(run.snapshot.rows_batched, 2);
+    assert_eq!(run.snapshot.batch_failures, 0);
+}
+
+#[tokio::test]
+async fn a_batch_whose_conditions_are_all_skipped_rows_commits_in_its_settling_statement() {
+    let server = [
+        hex(OPENED),
+        hex(RETURNED_SKIPPING),
+        hex(REPORT_COMMITTED_ROW_2),
+    ]
+    .concat();
+    let run = run(Some(&server), 2, WITH_ROW_NUMBERS).await;
+    run.result.unwrap();
+    let sent = queries(&run.server_got);
+    assert!(
+        sent[2].contains("IF good = 1 AND w = n THEN COMMIT"),
+        "{}",
+        sent[2]
+    );
+    assert!(sent[2].contains("OR r > 3 THEN"), "{}", sent[2]);
+    assert_eq!(sent.len(), 3, "no COMMIT of its own: {sent:?}");
     assert_eq!(
         run.members,
         [
