@@ -89,6 +89,12 @@ async fn last_insert_id_row_count_and_warnings_after_a_batched_insert() {
                 .sql("SELECT LAST_INSERT_ID(), ROW_COUNT()")
                 .sql(format!("INSERT INTO parent (tag) VALUES ('p{i}-9')"))
                 .step(Step::text("SELECT LAST_INSERT_ID()").ids(&[0]))
+                // A warning on the member's own connection, which the
+                // batched INSERT would have cleared alone.
+                .sql("SELECT CAST('x' AS SIGNED)")
+                .sql(format!("INSERT INTO parent (tag) VALUES ('p{i}-10')"))
+                .sql("SHOW WARNINGS")
+                .sql("SELECT @@warning_count")
         })
         .collect();
     let scenario = Scenario {

@@ -26,15 +26,18 @@ impl Owed {
         }
     }
 
-    /// The statement that settles the debt: selecting into a variable
-    /// from a real table leaves `ROW_COUNT()` at 1 and clears the warnings
-    /// list; `LAST_INSERT_ID(n)` sets the session's value.
+    /// The statement that settles the debt: selecting one row into a
+    /// variable leaves `ROW_COUNT()` at 1, and a statement with a derived
+    /// table clears the warnings list (one that uses no table keeps it);
+    /// `LAST_INSERT_ID(n)` sets the session's value. It used to read a row
+    /// of `information_schema.COLLATIONS`, which costs the server five
+    /// times as much (about 0.5 ms here, paid by every isolated row).
     pub(crate) fn reconcile_sql(&self) -> String {
         let value = match self.last_insert_id {
             Some(id) => format!("LAST_INSERT_ID({id})"),
             None => "1".to_string(),
         };
-        format!("SELECT {value} INTO @sluice_reconcile FROM information_schema.COLLATIONS LIMIT 1")
+        format!("SELECT {value} INTO @sluice_reconcile FROM (SELECT 1) AS sluice_one")
     }
 
     /// The settling statement, when one is owed; the debt is then paid.
