@@ -83,11 +83,26 @@ async fn writer_of(sluice: &Sluice, cluster: &GaleraCluster) -> Option<usize> {
     })
 }
 
+/// Reads `sql` on `node`, waiting while the node is between views: a
+/// survivor of a killed node goes through a membership change when the
+/// dead node's suspect timeout ends, and answers 1047 ("WSREP has not yet
+/// prepared node for application use") meanwhile.
 async fn rows_of(node: &GaleraNode, sql: &str) -> Vec<(u64, i64)> {
-    let mut conn = node.root_conn().await;
-    let rows = conn.query(sql).await.expect("read the table");
-    let _ = conn.disconnect().await;
-    rows
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut conn = node.root_conn().await;
+        let result = conn.query(sql).await;
+        let _ = conn.disconnect().await;
+        match result {
+            Ok(rows) => return rows,
+            Err(mysql_async::Error::Server(e))
+                if e.code == 1047 && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("read the table on {}: {e}", node.address()),
+        }
+    }
 }
 
 fn app(opts: OptsBuilder) -> OptsBuilder {
