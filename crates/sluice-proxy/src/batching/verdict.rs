@@ -415,17 +415,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_report_of_skipped_rows_commits_the_rest_and_anything_else_rolls_back() {
-        let opened = ok(0, 0);
-        let two_of_three = QueryResult::Rows {
+    /// An INSERT of three rows that put in two (ids 7 and 8) with one
+    /// warning, `LAST_INSERT_ID()` 41 before it.
+    fn two_of_three_returned() -> QueryResult {
+        QueryResult::Rows {
             rows: vec![
                 vec![Some(b"7".to_vec()), Some(b"41".to_vec())],
                 vec![Some(b"8".to_vec()), Some(b"41".to_vec())],
             ],
             status: StatusFlags::empty(),
             warnings: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn a_report_of_skipped_rows_commits_the_rest_and_anything_else_rolls_back() {
+        let opened = ok(0, 0);
+        let two_of_three = two_of_three_returned();
         let report = |list: &str| QueryResult::Rows {
             rows: vec![vec![
                 Some(b"1".to_vec()),
@@ -479,14 +485,7 @@ mod tests {
     #[test]
     fn a_report_that_committed_is_final_and_never_claims_a_row_it_cannot_place() {
         let opened = ok(0, 0);
-        let two_of_three = QueryResult::Rows {
-            rows: vec![
-                vec![Some(b"7".to_vec()), Some(b"41".to_vec())],
-                vec![Some(b"8".to_vec()), Some(b"41".to_vec())],
-            ],
-            status: StatusFlags::empty(),
-            warnings: 1,
-        };
+        let two_of_three = two_of_three_returned();
         let committed = |list: &str| QueryResult::Rows {
             rows: vec![vec![
                 Some(b"1".to_vec()),
