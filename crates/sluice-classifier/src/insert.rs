@@ -128,14 +128,9 @@ pub(crate) fn locate(code: &Code<'_>, several: bool) -> Result<Located, NotBatch
         return Err(NotBatchable::ParseFailure);
     }
     let open = i;
-    let mut close = matching_paren(toks, open).ok_or(NotBatchable::ParseFailure)?;
-    let mut rows = vec![(open, close)];
-    i = close + 1;
-    while several && tok(i) == Some(Tok::Comma) && tok(i + 1) == Some(Tok::LParen) {
-        close = matching_paren(toks, i + 1).ok_or(NotBatchable::ParseFailure)?;
-        rows.push((i + 1, close));
-        i = close + 1;
-    }
+    let (rows, after) = row_list(toks, open, several).ok_or(NotBatchable::ParseFailure)?;
+    let close = rows[rows.len() - 1].1;
+    i = after;
     let mut update_at = None;
     if kw(i, "ON") {
         if replace || !(kw(i + 1, "DUPLICATE") && kw(i + 2, "KEY") && kw(i + 3, "UPDATE")) {
@@ -195,7 +190,26 @@ fn update_clause_end(code: &Code<'_>, start: usize) -> Result<usize, NotBatchabl
     Ok(i)
 }
 
-pub(crate) fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {
+/// The row tuples from the `(` at `open`: `( … )` and, with `several`,
+/// each `, ( … )` that follows, as pairs of token indices, and the index
+/// of the token after the last one. `None` if a tuple does not close.
+pub(crate) fn row_list(
+    toks: &[Token],
+    open: usize,
+    several: bool,
+) -> Option<(Vec<(usize, usize)>, usize)> {
+    let tok = |i: usize| toks.get(i).map(|t| t.tok);
+    let mut close = matching_paren(toks, open)?;
+    let mut rows = vec![(open, close)];
+    while several && tok(close + 1) == Some(Tok::Comma) && tok(close + 2) == Some(Tok::LParen) {
+        let next = close + 2;
+        close = matching_paren(toks, next)?;
+        rows.push((next, close));
+    }
+    Some((rows, close + 1))
+}
+
+fn matching_paren(toks: &[Token], open: usize) -> Option<usize> {
     let mut depth = 0usize;
     for (i, t) in toks.iter().enumerate().skip(open) {
         match t.tok {

@@ -14,7 +14,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::code::Code;
-use crate::insert::matching_paren;
+use crate::insert::row_list;
 use crate::lexer::{lex_into, Tok, Token};
 use crate::shape::{BatchableInsert, Frame};
 use crate::{ambiguous, check_rows, lex_config, Classification, Effects, Hints, Kind, Options};
@@ -161,23 +161,14 @@ impl Memo {
 }
 
 /// The row tuples `( … ), ( … )` that make up all of `code`, as pairs of
-/// token indices; `None` if anything else is there.
+/// token indices, read as the full classification reads a row list;
+/// `None` if anything else is there.
 fn rows_of(code: &Code<'_>) -> Option<Vec<(usize, usize)>> {
-    let toks = &code.toks;
-    let mut rows = Vec::with_capacity(1);
-    let mut open = 0;
-    loop {
-        if toks.get(open)?.tok != Tok::LParen {
-            return None;
-        }
-        let close = matching_paren(toks, open)?;
-        rows.push((open, close));
-        match toks.get(close + 1) {
-            None => return Some(rows),
-            Some(t) if t.tok == Tok::Comma => open = close + 2,
-            Some(_) => return None,
-        }
+    if code.tok(0) != Some(Tok::LParen) {
+        return None;
     }
+    let (rows, after) = row_list(&code.toks, 0, true)?;
+    (after == code.toks.len()).then_some(rows)
 }
 
 /// Whether two classifications agree in every field, including those
