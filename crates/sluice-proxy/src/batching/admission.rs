@@ -231,7 +231,6 @@ impl SessionBatching {
         }
         if self.fingerprint.is_none() {
             self.fingerprint = Fingerprint::read(io.backend, io.caps).await?;
-            self.fingerprint_reads += 1;
         }
         let Some(fingerprint) = self.fingerprint.as_ref() else {
             // The server refused the settings query (a variable it does not

@@ -76,8 +76,6 @@ pub(crate) struct SessionBatching {
     memo: sluice_classifier::Memo,
     /// The table facts this session used last.
     pub(super) recent_facts: RecentFacts,
-    /// How many times admission read the session settings.
-    pub(super) fingerprint_reads: u64,
 }
 
 impl SessionBatching {
@@ -102,13 +100,7 @@ impl SessionBatching {
             isolates_skipped_rows,
             memo: sluice_classifier::Memo::default(),
             recent_facts: RecentFacts::default(),
-            fingerprint_reads: 0,
         }
-    }
-
-    /// Queries admission sent on the session's connection so far.
-    fn server_reads(&self) -> u64 {
-        self.fingerprint_reads + self.recent_facts.reads
     }
 
     /// The session settings may have changed: read them again before the
@@ -154,7 +146,8 @@ impl SessionBatching {
         // One clock read serves the table facts, the queue and both
         // latency figures, unless admission had to ask the server: a
         // row's wait starts when it is queued.
-        let reads_before = self.server_reads();
+        let settings_known = self.fingerprint.is_some();
+        let facts_reads = self.recent_facts.reads;
         let arrived = tokio::time::Instant::now();
         let Some(candidate) = self
             .candidate(statement, &source, classification, io, arrived.into_std())
@@ -162,10 +155,13 @@ impl SessionBatching {
         else {
             return Ok(Offer::Declined);
         };
-        let queued_at = if self.server_reads() == reads_before {
-            arrived
-        } else {
+        // A candidate has its settings: they were read now if they were
+        // not known before.
+        let asked_server = !settings_known || self.recent_facts.reads != facts_reads;
+        let queued_at = if asked_server {
             tokio::time::Instant::now()
+        } else {
+            arrived
         };
         let (reply, assignment) = oneshot::channel();
         let member = Member {

@@ -71,8 +71,9 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
             Some(ids) => Verdict::Committed(ids),
             None => Verdict::Unknown("committed, but not one id per row"),
         },
-        // The INSERT left conditions, and the server reports them with
-        // the transaction still open.
+        // The INSERT left conditions, and the server reports them: it
+        // committed if every one was a skipped row, else the transaction
+        // is still open.
         QueryResult::Rows { .. } => {
             let fates = skipped_rows(settled, rows).and_then(|skipped| {
                 ids_with_skips(insert, returning, &skipped)
@@ -428,19 +429,27 @@ mod tests {
         }
     }
 
+    /// The settling statement's report of one condition kept out of one:
+    /// the `errno:row` list, and the committed column when given.
+    fn skip_report(list: &str, committed: Option<&[u8]>) -> QueryResult {
+        let mut row = vec![
+            Some(b"1".to_vec()),
+            Some(b"1".to_vec()),
+            Some(list.as_bytes().to_vec()),
+        ];
+        row.extend(committed.map(|c| Some(c.to_vec())));
+        QueryResult::Rows {
+            rows: vec![row],
+            status: StatusFlags::empty(),
+            warnings: 1,
+        }
+    }
+
     #[test]
     fn a_report_of_skipped_rows_commits_the_rest_and_anything_else_rolls_back() {
         let opened = ok(0, 0);
         let two_of_three = two_of_three_returned();
-        let report = |list: &str| QueryResult::Rows {
-            rows: vec![vec![
-                Some(b"1".to_vec()),
-                Some(b"1".to_vec()),
-                Some(list.as_bytes().to_vec()),
-            ]],
-            status: StatusFlags::empty(),
-            warnings: 1,
-        };
+        let report = |list: &str| skip_report(list, None);
         assert_eq!(
             decide(
                 Some(&opened),
@@ -486,16 +495,7 @@ mod tests {
     fn a_report_that_committed_is_final_and_never_claims_a_row_it_cannot_place() {
         let opened = ok(0, 0);
         let two_of_three = two_of_three_returned();
-        let committed = |list: &str| QueryResult::Rows {
-            rows: vec![vec![
-                Some(b"1".to_vec()),
-                Some(b"1".to_vec()),
-                Some(list.as_bytes().to_vec()),
-                Some(b"1".to_vec()),
-            ]],
-            status: StatusFlags::empty(),
-            warnings: 1,
-        };
+        let committed = |list: &str| skip_report(list, Some(b"1"));
         assert_eq!(
             decide(
                 Some(&opened),
