@@ -241,7 +241,13 @@ pub(crate) fn check_tuple(
     }
     loop {
         let first = v.i;
-        v.expr()?;
+        if v.lone_literal() {
+            // Most values are one number or string: what `expr` would
+            // accept, without walking the grammar for it.
+            v.i += 1;
+        } else {
+            v.expr()?;
+        }
         v.out.values += 1;
         let form = ValueForm::of(sql, &toks[first..v.i]);
         v.out.forms.push(form);
@@ -316,6 +322,16 @@ fn word_class(word: &[u8]) -> u8 {
 impl Validator<'_> {
     fn peek(&self) -> Option<Tok> {
         self.toks.get(self.i).map(|t| t.tok)
+    }
+
+    /// A number or `'…'` string that is the whole value (a `,` or `)`
+    /// follows it).
+    fn lone_literal(&self) -> bool {
+        matches!(self.peek(), Some(Tok::Number | Tok::Str { quote: b'\'' }))
+            && matches!(
+                self.peek_at(1).map(|t| t.tok),
+                Some(Tok::Comma | Tok::RParen)
+            )
     }
 
     fn peek_at(&self, off: usize) -> Option<&Token> {

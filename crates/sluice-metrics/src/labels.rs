@@ -9,17 +9,26 @@ use prometheus::{IntCounter, IntCounterVec};
 
 /// Children of a one-label counter family whose label values are static
 /// strings chosen by the code (command names, reasons): bounded by the
-/// binary, so no cap is needed.
+/// binary, so no cap is needed. A few dozen at most, so a list scanned by
+/// address (the same literal each time) beats hashing the text.
 pub(crate) struct StaticCounters {
     family: IntCounterVec,
-    children: RwLock<HashMap<&'static str, IntCounter>>,
+    children: RwLock<Vec<(&'static str, IntCounter)>>,
+}
+
+fn find<'c>(children: &'c [(&'static str, IntCounter)], label: &str) -> Option<&'c IntCounter> {
+    children
+        .iter()
+        .find(|(known, _)| std::ptr::eq(*known, label))
+        .or_else(|| children.iter().find(|(known, _)| *known == label))
+        .map(|(_, counter)| counter)
 }
 
 impl StaticCounters {
     pub(crate) fn new(family: IntCounterVec) -> Self {
         StaticCounters {
             family,
-            children: RwLock::new(HashMap::new()),
+            children: RwLock::new(Vec::new()),
         }
     }
 
@@ -30,12 +39,10 @@ impl StaticCounters {
     }
 
     pub(crate) fn inc(&self, label: &'static str) {
-        if let Some(counter) = self
-            .children
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(label)
-        {
+        if let Some(counter) = find(
+            &self.children.read().unwrap_or_else(PoisonError::into_inner),
+            label,
+        ) {
             counter.inc();
             return;
         }
@@ -57,12 +64,16 @@ impl StaticCounters {
     }
 
     fn child(&self, label: &'static str) -> IntCounter {
-        self.children
+        let mut children = self
+            .children
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(label)
-            .or_insert_with(|| self.family.with_label_values(&[label]))
-            .clone()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(counter) = find(&children, label) {
+            return counter.clone();
+        }
+        let counter = self.family.with_label_values(&[label]);
+        children.push((label, counter.clone()));
+        counter
     }
 }
 
@@ -193,5 +204,10 @@ mod tests {
         counters.inc("ping");
         assert_eq!(family.with_label_values(&["query"]).get(), 0);
         assert_eq!(family.with_label_values(&["ping"]).get(), 2);
+        // The same text from another place in the binary is the same label.
+        let elsewhere: &'static str = Box::leak(String::from("ping").into_boxed_str());
+        counters.inc(elsewhere);
+        assert_eq!(family.with_label_values(&["ping"]).get(), 3);
+        assert_eq!(counters.counted(), vec![("ping", 3)]);
     }
 }

@@ -1,7 +1,7 @@
 //! A connection with a read buffer, read packet-wise without copying:
 //! bytes are read into one buffer and forwarded from it.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use sluice_protocol::packet::{PacketHeader, HEADER_LEN, MAX_PAYLOAD_LEN};
 use sluice_protocol::ProtocolError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,6 +30,12 @@ pub(crate) struct Packet {
 impl Packet {
     pub(crate) fn payload(&self) -> &[u8] {
         &self.bytes[HEADER_LEN..]
+    }
+
+    /// The payload, kept without a copy.
+    pub(crate) fn into_payload(mut self) -> Bytes {
+        self.bytes.advance(HEADER_LEN);
+        self.bytes.freeze()
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::SessionError;
-use crate::internal::{hex_literal, query, QueryResult};
+use crate::internal::{hex_literal, query, QueryResult, TextRow};
 use crate::io::PacketStream;
 use sluice_protocol::caps::SessionCaps;
 
@@ -184,7 +184,9 @@ impl FactsCache {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
         let mut facts = match result? {
-            QueryResult::Rows { rows, .. } => parse_facts(&rows),
+            QueryResult::Rows { rows, .. } => {
+                parse_facts(&rows.iter().map(TextRow::to_owned_cells).collect::<Vec<_>>())
+            }
             // No privilege, or information_schema refused: not batchable.
             _ => TableFacts {
                 batchable: false,

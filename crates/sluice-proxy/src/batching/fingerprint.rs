@@ -204,9 +204,9 @@ impl Fingerprint {
     ) -> Result<Option<Fingerprint>, SessionError> {
         Ok(
             match query(backend, caps, fingerprint_sql().as_bytes()).await? {
-                QueryResult::Rows { rows, .. } => {
-                    rows.first().map(|row| Fingerprint::from_row(row))
-                }
+                QueryResult::Rows { rows, .. } => rows
+                    .first()
+                    .map(|row| Fingerprint::from_row(&row.to_owned_cells())),
                 _ => None,
             },
         )

@@ -3,8 +3,9 @@
 //! (see `SessionBatching::last_key`), and its hash is computed then: the
 //! batch manager's map hashes a key by that number alone.
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use sluice_classifier::ShapeKey;
 
@@ -27,16 +28,53 @@ pub(crate) struct KeyParts {
     pub(crate) shape: ShapeKey,
 }
 
+/// The parts of every key in use, by hash: sessions that build equal keys
+/// share one `Arc`, so the batch manager compares them by address for
+/// every row instead of by content.
+#[derive(Default)]
+struct Interned {
+    by_hash: HashMap<u64, Vec<Weak<KeyParts>>>,
+    /// Entries at the last sweep of dead ones, doubled: the next sweep.
+    sweep_at: usize,
+}
+
+impl Interned {
+    fn share(&mut self, hash: u64, parts: KeyParts) -> Arc<KeyParts> {
+        let same_hash = self.by_hash.entry(hash).or_default();
+        same_hash.retain(|weak| weak.strong_count() > 0);
+        if let Some(live) = same_hash
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|live| **live == parts)
+        {
+            return live;
+        }
+        let parts = Arc::new(parts);
+        same_hash.push(Arc::downgrade(&parts));
+        if self.by_hash.len() > self.sweep_at {
+            self.by_hash.retain(|_, same_hash| {
+                same_hash.retain(|weak| weak.strong_count() > 0);
+                !same_hash.is_empty()
+            });
+            self.sweep_at = (2 * self.by_hash.len()).max(64);
+        }
+        parts
+    }
+}
+
 impl BatchKey {
     pub(crate) fn new(parts: KeyParts) -> BatchKey {
         // One process-wide seed, so equal keys from different sessions
         // hash alike.
         static SEED: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+        static INTERNED: OnceLock<Mutex<Interned>> = OnceLock::new();
         let hash = SEED.get_or_init(Default::default).hash_one(&parts);
-        BatchKey {
-            parts: Arc::new(parts),
-            hash,
-        }
+        let parts = INTERNED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .share(hash, parts);
+        BatchKey { parts, hash }
     }
 
     /// Whether this key was built for `shape` (the rest of the key is the
@@ -86,6 +124,10 @@ mod tests {
         );
         assert_eq!(a, b);
         assert_eq!(a.hash, b.hash);
+        assert!(
+            Arc::ptr_eq(&a.parts, &b.parts),
+            "equal keys share their parts, so they compare by address"
+        );
         let other_user = BatchKey::new(parts("v", plain));
         assert_ne!(a, other_user);
         let other_shape = BatchKey::new(parts("u", "INSERT INTO t (b) VALUES (1)"));
@@ -100,5 +142,14 @@ mod tests {
         );
         assert!(a.is_for(&parts("u", plain).shape));
         assert!(!a.is_for(&other_shape.parts.shape));
+    }
+
+    #[test]
+    fn parts_no_session_holds_are_let_go() {
+        let sql = "INSERT INTO interned_once (a) VALUES (1)";
+        let weak = Arc::downgrade(&BatchKey::new(parts("gone", sql)).parts);
+        assert_eq!(weak.strong_count(), 0);
+        let again = BatchKey::new(parts("gone", sql));
+        assert_eq!(Arc::strong_count(&again.parts), 1);
     }
 }

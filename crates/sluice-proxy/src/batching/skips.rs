@@ -48,11 +48,7 @@ pub(super) fn skipped_rows(
     let [line] = lines.as_slice() else {
         return Err("report of the INSERT's conditions unreadable");
     };
-    let field = |i: usize| {
-        line.get(i)
-            .and_then(|v| v.as_deref())
-            .and_then(|v| std::str::from_utf8(v).ok())
-    };
+    let field = |i: usize| line.text(i);
     let (Some(warnings), Some(kept), Some(list)) = (field(0), field(1), field(2)) else {
         return Err("report of the INSERT's conditions unreadable");
     };
@@ -91,7 +87,7 @@ pub(super) fn skipped_rows(
 /// column is 1).
 pub(super) fn report_committed(report: &QueryResult) -> bool {
     matches!(report, QueryResult::Rows { rows, .. }
-        if rows.len() == 1 && rows[0].get(3).and_then(|v| v.as_deref()) == Some(b"1"))
+        if rows.len() == 1 && rows[0].cell(3) == Some(Some(b"1".as_slice())))
 }
 
 /// Each row's fate: its insert id (0 for every row of a table without
@@ -131,7 +127,8 @@ mod tests {
                 Some(warnings.as_bytes().to_vec()),
                 Some(kept.as_bytes().to_vec()),
                 Some(list.as_bytes().to_vec()),
-            ]],
+            ]
+            .into()],
             status: StatusFlags::empty(),
             warnings: 0,
         }
@@ -146,6 +143,7 @@ mod tests {
                         Some(id.as_bytes().to_vec()),
                         Some(previous.as_bytes().to_vec()),
                     ]
+                    .into()
                 })
                 .collect(),
             status: StatusFlags::empty(),

@@ -4,7 +4,7 @@
 
 use super::member::{Isolation, MemberResult};
 use super::skips::{ids_with_skips, report_committed, skipped_rows, RowFate};
-use crate::internal::QueryResult;
+use crate::internal::{QueryResult, TextRow};
 
 /// What the settling `IF`'s rollback branch raises: ER_SIGNAL_EXCEPTION
 /// with SQLSTATE 45000.
@@ -101,28 +101,20 @@ pub(super) fn previous_last_insert_id(insert: Option<&QueryResult>) -> Option<u6
     let Some(QueryResult::Rows { rows, .. }) = insert else {
         return None;
     };
-    rows.first()?
-        .get(1)?
-        .as_deref()
-        .and_then(|v| std::str::from_utf8(v).ok())?
-        .parse()
-        .ok()
+    rows.first()?.text(1)?.parse().ok()
 }
 
 /// The ids in the first column of an INSERT's `RETURNING` rows, or `None`
 /// if one is not a number.
-pub(super) fn returned_ids(rows: &[Vec<Option<Vec<u8>>>]) -> Option<Vec<u64>> {
-    rows.iter()
-        .map(|row| {
-            row.first()
-                .and_then(|v| v.as_deref())
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.parse::<i64>().ok())
-                // The OK packet carries a negative explicit id as its two's
-                // complement, as MariaDB does.
-                .map(|id| id as u64)
-        })
-        .collect()
+pub(super) fn returned_ids(rows: &[TextRow]) -> Option<Vec<u64>> {
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = row.integer(0)?;
+        // The OK packet carries a negative explicit id as its two's
+        // complement, as MariaDB does.
+        ids.push(id as u64);
+    }
+    Some(ids)
 }
 
 /// One insert id per row from a clean INSERT's result (0 for every row
@@ -217,7 +209,7 @@ mod tests {
         QueryResult::Rows {
             rows: values
                 .iter()
-                .map(|v| vec![Some(v.as_bytes().to_vec())])
+                .map(|v| TextRow::from(vec![Some(v.as_bytes().to_vec())]))
                 .collect(),
             status: StatusFlags::empty(),
             warnings,
@@ -421,8 +413,8 @@ mod tests {
     fn two_of_three_returned() -> QueryResult {
         QueryResult::Rows {
             rows: vec![
-                vec![Some(b"7".to_vec()), Some(b"41".to_vec())],
-                vec![Some(b"8".to_vec()), Some(b"41".to_vec())],
+                vec![Some(b"7".to_vec()), Some(b"41".to_vec())].into(),
+                vec![Some(b"8".to_vec()), Some(b"41".to_vec())].into(),
             ],
             status: StatusFlags::empty(),
             warnings: 1,
@@ -439,7 +431,7 @@ mod tests {
         ];
         row.extend(committed.map(|c| Some(c.to_vec())));
         QueryResult::Rows {
-            rows: vec![row],
+            rows: vec![row.into()],
             status: StatusFlags::empty(),
             warnings: 1,
         }
@@ -521,7 +513,7 @@ mod tests {
     #[test]
     fn the_last_insert_id_before_the_batch_is_the_second_returned_column() {
         let two_columns = QueryResult::Rows {
-            rows: vec![vec![Some(b"7".to_vec()), Some(b"41".to_vec())]],
+            rows: vec![vec![Some(b"7".to_vec()), Some(b"41".to_vec())].into()],
             status: StatusFlags::empty(),
             warnings: 1,
         };
