@@ -119,6 +119,8 @@ impl Session {
                 let command = self.handle_command();
                 tokio::pin!(command);
                 tokio::select! {
+                    // In order: no random draw per poll.
+                    biased;
                     handled = &mut command => Some((handled?, false)),
                     () = &mut given_up => {
                         // Let the command finish if its server still
@@ -355,6 +357,9 @@ async fn wait_for_command(
     }
     let read = async {
         tokio::select! {
+            // The client first: a backend speaks unasked only to say
+            // goodbye, and polling in order needs no random draw.
+            biased;
             read = client.fill() => match read {
                 Ok(()) => Ok(Waited::Command),
                 Err(e) if e.is_disconnect() => Ok(Waited::Closed),
@@ -373,6 +378,7 @@ async fn wait_for_command(
             // command would be registered and removed each time.
             timer.as_mut().reset(tokio::time::Instant::now() + limit);
             tokio::select! {
+                biased;
                 result = read => result,
                 () = timer => Ok(Waited::Idle),
             }
