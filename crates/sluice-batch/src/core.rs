@@ -317,9 +317,12 @@ fn leave<K, T>(queued: &mut usize, key: K, queue: &mut Queue<T>) -> Dispatch<K, 
     queue.deadline = None;
     queue.in_flight += 1;
     queue.executing += 1;
+    // The next group of this key is likely about as large: room for it
+    // now spares growing the list row by row.
+    let next = Vec::with_capacity(queue.last_size);
     Dispatch {
         key,
-        items: mem::take(&mut queue.items),
+        items: mem::replace(&mut queue.items, next),
     }
 }
 
