@@ -325,7 +325,7 @@ mod tests {
             .await
             .unwrap();
         let writer = tokio::spawn(async move {
-            for piece in [&[0u8, 0][..], &[2, b'd', b'e'], &[b'f']] {
+            for piece in [&[0u8, 0][..], &[2, b'd', b'e'], b"f"] {
                 tokio::task::yield_now().await;
                 far.write_all(piece).await.unwrap();
             }
