@@ -19,8 +19,8 @@
 # oltp_insert never uses prepared statements. Modes: text =
 # --db-ps-mode=disable (COM_QUERY), ps = --db-ps-mode=auto (binary protocol).
 #
-# Sluice's CPU time per query comes from /proc/PID/stat (utime+stime) read
-# before and after each run; the same is read for mariadbd, sysbench's from
+# Sluice's CPU time per query comes from /proc/PID/stat (utime+stime, and
+# stime alone for its kernel share) read before and after each run; the same is read for mariadbd, sysbench's from
 # the shell's child times, and the machine's from /proc/stat.
 #
 # Environment (defaults in brackets):
@@ -163,8 +163,9 @@ run_attempt() {
     ps_mode="$(sb_ps_mode "$mode")"
     port="$(target_port "$target")"
     local file="$WORK/runs/$workload-$mode-${threads}t-$target-r$round.txt"
-    local s0 s1 d0 d1 busy0 total0 busy1 total1 c0 c1
+    local s0 s1 k0 k1 d0 d1 busy0 total0 busy1 total1 c0 c1
     s0="$(bench_proc_ticks "$SLUICE_PID")"
+    k0="$(bench_proc_sys_ticks "$SLUICE_PID")"
     d0="$(bench_proc_ticks "$MARIADB_PID")"
     read -r busy0 total0 <<<"$(bench_cpu_ticks)"
     bench_children_cpu_ms c0
@@ -176,15 +177,16 @@ run_attempt() {
     bench_children_cpu_ms c1
     read -r busy1 total1 <<<"$(bench_cpu_ticks)"
     s1="$(bench_proc_ticks "$SLUICE_PID")"
+    k1="$(bench_proc_sys_ticks "$SLUICE_PID")"
     d1="$(bench_proc_ticks "$MARIADB_PID")"
     sluice_alive || return 0
     ((status == 0)) || sluice_fail "sysbench exited with status $status" "$file"
     local summary
     summary="$(python3 "$SBSTATS" one "$file")" || sluice_fail "incomplete sysbench report" "$file"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$workload" "$mode" "$threads" "$target" "$round" "$file" \
         $((s1 - s0)) $((d1 - d0)) $((c1 - c0)) $((busy1 - busy0)) $((total1 - total0)) \
-        "$BENCH_CLK_TCK" "$NCPU" >>"$MANIFEST"
+        "$BENCH_CLK_TCK" "$NCPU" $((k1 - k0)) >>"$MANIFEST"
     bench_log "$(printf '%-12s %-4s %3st %-6s r%s: %s' "$workload" "$mode" "$threads" "$target" "$round" "$summary")"
     RUN_COUNTED=1
 }

@@ -8,6 +8,7 @@
 #   bench_need_sysbench       install sysbench (apt) when it is missing
 #   bench_need_python3        install python3 (apt) when it is missing
 #   bench_proc_ticks PID      utime+stime of a process, in clock ticks
+#   bench_proc_sys_ticks PID  stime alone
 #   bench_cpu_ticks           "busy total" ticks of the whole machine
 #   bench_log MSG...          a progress line on stderr
 
@@ -110,6 +111,19 @@ bench_proc_ticks() {
     # shellcheck disable=SC2086
     set -- $stat
     echo $((${12} + ${13}))
+}
+
+# stime of PID alone (its kernel share), in clock ticks.
+bench_proc_sys_ticks() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || {
+        echo 0
+        return 0
+    }
+    stat="${stat##*) }"
+    # shellcheck disable=SC2086
+    set -- $stat
+    echo "${13}"
 }
 
 # "busy total" ticks summed over all CPUs, from the first line of /proc/stat:

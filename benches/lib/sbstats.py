@@ -35,7 +35,7 @@ from collections import defaultdict
 FIELDS = [
     "workload", "mode", "threads", "target", "round", "file",
     "sluice_ticks", "db_ticks", "sb_cpu_ms", "busy_ticks", "total_ticks",
-    "clk_tck", "ncpu",
+    "clk_tck", "ncpu", "sluice_sys_ticks",
 ]
 
 HIST_START = "Latency histogram (values are in milliseconds)"
@@ -153,6 +153,7 @@ class Cell:
         self.rounds = []  # per-run tps, in round order
         self.rounds_p50 = []  # per-run p50 in us, in round order
         self.sluice_ticks = 0
+        self.sluice_sys_ticks = 0
         self.db_ticks = 0
         self.sb_cpu_ms = 0
         self.busy_ticks = 0
@@ -200,6 +201,7 @@ def cmd_relay(manifest, markdown_out, min_ratio, max_added_p50, fail_on_miss,
             cell.rounds.append(run.tps())
             cell.rounds_p50.append(run.percentile_us(50))
             cell.sluice_ticks += int(row["sluice_ticks"])
+            cell.sluice_sys_ticks += int(row.get("sluice_sys_ticks") or 0)
             cell.db_ticks += int(row["db_ticks"])
             cell.sb_cpu_ms += int(row["sb_cpu_ms"])
             cell.busy_ticks += int(row["busy_ticks"])
@@ -223,7 +225,9 @@ def cmd_relay(manifest, markdown_out, min_ratio, max_added_p50, fail_on_miss,
             workload, mode, str(threads),
             f"{d.report.tps():.0f}", f"{s.report.tps():.0f}", f"{ratio:.2f}", spread,
             f"{fmt_us(d50)} / {fmt_us(d99)}", f"{fmt_us(s50)} / {fmt_us(s99)}",
-            f"{added:+.0f}", f"{s.cpu_us_per_query(s.sluice_ticks):.1f}",
+            f"{added:+.0f}",
+            f"{s.cpu_us_per_query(s.sluice_ticks):.1f} "
+            f"({s.cpu_us_per_query(s.sluice_sys_ticks):.1f})",
         ])
         for target, c in (("direct", d), ("sluice", s)):
             ours_ticks = c.sluice_ticks + c.db_ticks + c.sb_cpu_ms * c.clk_tck / 1000.0
@@ -262,7 +266,7 @@ def cmd_relay(manifest, markdown_out, min_ratio, max_added_p50, fail_on_miss,
 
     main_headers = ["workload", "mode", "threads", "direct tps", "sluice tps", "ratio",
                     "ratio range", "direct p50 / p99 us", "sluice p50 / p99 us",
-                    "added p50 us", "sluice CPU us/q"]
+                    "added p50 us", "sluice CPU us/q (kernel)"]
     cpu_headers = ["workload", "mode", "threads", "target", "sysbench", "mariadbd", "sluice",
                    "machine", "other", "busy", "errors"]
     if not checks:
