@@ -99,31 +99,33 @@ bench_need_sysbench() {
     command -v sysbench >/dev/null 2>&1
 }
 
-# utime + stime of PID in clock ticks (fields 14 and 15 of /proc/PID/stat;
-# the command name in field 2 may contain spaces, so split after its ')').
-bench_proc_ticks() {
+# utime and stime of PID in clock ticks, "0 0" once it is gone (fields 14
+# and 15 of /proc/PID/stat; the command name in field 2 may contain spaces,
+# so split after its ')').
+bench_proc_times() {
     local stat
     stat="$(cat "/proc/$1/stat" 2>/dev/null)" || {
-        echo 0
+        echo "0 0"
         return 0
     }
     stat="${stat##*) }"
     # shellcheck disable=SC2086
     set -- $stat
-    echo $((${12} + ${13}))
+    echo "${12} ${13}"
+}
+
+# utime + stime of PID in clock ticks.
+bench_proc_ticks() {
+    local user system
+    read -r user system <<<"$(bench_proc_times "$1")"
+    echo $((user + system))
 }
 
 # stime of PID alone (its kernel share), in clock ticks.
 bench_proc_sys_ticks() {
-    local stat
-    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || {
-        echo 0
-        return 0
-    }
-    stat="${stat##*) }"
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo "${13}"
+    local user system
+    read -r user system <<<"$(bench_proc_times "$1")"
+    echo "$system"
 }
 
 # "busy total" ticks summed over all CPUs, from the first line of /proc/stat:

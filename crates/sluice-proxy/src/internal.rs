@@ -95,6 +95,7 @@ impl TextRow {
 }
 
 /// Builds the row the server would send with these values.
+#[cfg(test)]
 impl From<Vec<Option<Vec<u8>>>> for TextRow {
     fn from(cells: Vec<Option<Vec<u8>>>) -> TextRow {
         let mut payload = Vec::new();
