@@ -255,15 +255,22 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn timer_dispatches_expired_groups() {
+    /// A manager whose rows wait `delay` (no adaptation below it), and
+    /// the groups it dispatches.
+    fn delaying(delay: Duration) -> (Collect, BatchManager<u8, u32, Collect>) {
         let collect = Collect::default();
         let settings = BatchSettings {
-            initial_delay: Duration::from_millis(3),
-            min_delay: Duration::from_millis(3),
+            initial_delay: delay,
+            min_delay: delay,
             ..BatchSettings::default()
         };
         let manager = BatchManager::start(settings, collect.clone(), |_| {});
+        (collect, manager)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timer_dispatches_expired_groups() {
+        let (collect, manager) = delaying(Duration::from_millis(3));
         manager.submit(1, 10, 1, None).unwrap();
         manager.submit(1, 11, 1, None).unwrap();
         tokio::task::yield_now().await;
@@ -276,13 +283,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_sooner_deadline_wakes_the_sleeping_timer() {
-        let collect = Collect::default();
-        let settings = BatchSettings {
-            initial_delay: Duration::from_millis(50),
-            min_delay: Duration::from_millis(50),
-            ..BatchSettings::default()
-        };
-        let manager = BatchManager::start(settings, collect.clone(), |_| {});
+        let (collect, manager) = delaying(Duration::from_millis(50));
         manager.submit(1, 10, 1, None).unwrap();
         // The timer now sleeps until key 1's deadline, 50 ms away.
         tokio::task::yield_now().await;

@@ -184,9 +184,7 @@ impl FactsCache {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
         let mut facts = match result? {
-            QueryResult::Rows { rows, .. } => {
-                parse_facts(&rows.iter().map(TextRow::to_owned_cells).collect::<Vec<_>>())
-            }
+            QueryResult::Rows { rows, .. } => parse_facts(&rows),
             // No privilege, or information_schema refused: not batchable.
             _ => TableFacts {
                 batchable: false,
@@ -272,7 +270,7 @@ fn facts_query(schema: &[u8], table: &str) -> String {
     format!("SELECT {}", columns.join(", "))
 }
 
-fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
+fn parse_facts(rows: &[TextRow]) -> TableFacts {
     let not_batchable = TableFacts {
         batchable: false,
         auto_increment: None,
@@ -281,7 +279,7 @@ fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
     let [row] = rows else {
         return not_batchable;
     };
-    let text = |fact: Fact| row.get(fact as usize).and_then(|v| v.as_deref());
+    let text = |fact: Fact| row.cell(fact as usize).flatten();
     let base_table = text(Fact::TableType) == Some(b"BASE TABLE");
     let transactional = text(Fact::Transactional) == Some(b"YES");
     let no_triggers = text(Fact::Triggers) == Some(b"0");
@@ -301,11 +299,13 @@ fn parse_facts(rows: &[Vec<Option<Vec<u8>>>]) -> TableFacts {
 mod tests {
     use super::*;
 
-    fn row(values: &[Option<&str>]) -> Vec<Vec<Option<Vec<u8>>>> {
-        vec![values
-            .iter()
-            .map(|v| v.map(|s| s.as_bytes().to_vec()))
-            .collect()]
+    fn row(values: &[Option<&str>]) -> Vec<TextRow> {
+        vec![TextRow::from(
+            values
+                .iter()
+                .map(|v| v.map(|s| s.as_bytes().to_vec()))
+                .collect::<Vec<_>>(),
+        )]
     }
 
     #[test]

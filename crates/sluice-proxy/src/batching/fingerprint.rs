@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sluice_protocol::caps::SessionCaps;
 
 use crate::error::SessionError;
-use crate::internal::{query, QueryResult};
+use crate::internal::{query, QueryResult, TextRow};
 use crate::io::PacketStream;
 
 /// One column of the fingerprint query, in query order: the row is read
@@ -161,11 +161,11 @@ fn fingerprint_sql() -> &'static str {
 }
 
 /// A row of the fingerprint query, read by setting.
-struct SettingsRow<'a>(&'a [Option<Vec<u8>>]);
+struct SettingsRow<'a>(&'a TextRow);
 
 impl SettingsRow<'_> {
     fn value(&self, setting: Setting) -> Option<&[u8]> {
-        self.0.get(setting as usize).and_then(|v| v.as_deref())
+        self.0.cell(setting as usize).flatten()
     }
 
     fn text(&self, setting: Setting) -> &[u8] {
@@ -204,17 +204,15 @@ impl Fingerprint {
     ) -> Result<Option<Fingerprint>, SessionError> {
         Ok(
             match query(backend, caps, fingerprint_sql().as_bytes()).await? {
-                QueryResult::Rows { rows, .. } => rows
-                    .first()
-                    .map(|row| Fingerprint::from_row(&row.to_owned_cells())),
+                QueryResult::Rows { rows, .. } => rows.first().map(Fingerprint::from_row),
                 _ => None,
             },
         )
     }
 
-    fn from_row(row: &[Option<Vec<u8>>]) -> Fingerprint {
+    fn from_row(row: &TextRow) -> Fingerprint {
         let mut bytes = Vec::new();
-        for value in row {
+        for value in row.cells() {
             match value {
                 Some(v) => {
                     bytes.push(1);
@@ -262,6 +260,11 @@ fn tracks_last_gtid(tracked: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// The fingerprint of the row the server would send with these cells.
+    fn fingerprint(cells: Vec<Option<Vec<u8>>>) -> Fingerprint {
+        Fingerprint::from_row(&TextRow::from(cells))
+    }
+
     fn row(sql_mode: &str, insert_id: &str, pinned: &str) -> Vec<Option<Vec<u8>>> {
         Setting::ALL
             .iter()
@@ -291,14 +294,14 @@ mod tests {
 
     #[test]
     fn reads_modes_and_eligibility() {
-        let f = Fingerprint::from_row(&row("STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO", "0", "0"));
+        let f = fingerprint(row("STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO", "0", "0"));
         assert!(f.batchable && f.no_auto_value_on_zero && !f.no_backslash_escapes);
         assert_eq!(f.database.as_deref(), Some(&b"shop"[..]));
-        assert!(!Fingerprint::from_row(&row("", "5", "0")).batchable);
-        assert!(!Fingerprint::from_row(&row("", "0", "1")).batchable);
+        assert!(!fingerprint(row("", "5", "0")).batchable);
+        assert!(!fingerprint(row("", "0", "1")).batchable);
         assert_ne!(
-            Fingerprint::from_row(&row("", "0", "0")).bytes,
-            Fingerprint::from_row(&row("ANSI", "0", "0")).bytes
+            fingerprint(row("", "0", "0")).bytes,
+            fingerprint(row("ANSI", "0", "0")).bytes
         );
     }
 
@@ -312,8 +315,8 @@ mod tests {
         let mut tracked = row("", "0", "0");
         let at = Setting::SessionTrackVariables as usize;
         tracked[at] = Some(b"autocommit,last_gtid".to_vec());
-        assert!(!Fingerprint::from_row(&tracked).batchable);
+        assert!(!fingerprint(tracked.clone()).batchable);
         tracked[at] = Some(b"autocommit".to_vec());
-        assert!(Fingerprint::from_row(&tracked).batchable);
+        assert!(fingerprint(tracked.clone()).batchable);
     }
 }
