@@ -8,16 +8,15 @@
 //! same write as the INSERT. On MariaDB 10.7 and later the batch runs as
 //! `INSERT IGNORE`, so a row that meets a duplicate key (or a missing
 //! parent, a failed CHECK, no partition) is skipped instead of failing
-//! the batch; the server then reports each condition with its row and
-//! keeps the transaction open, and if every condition is a skipped row the
-//! batch is committed and only the skipped rows' members run their own
-//! statement alone (`skips.rs`). Anything else rolls the batch back and
-//! every member runs alone, on its own connection, and gets the server's
-//! own answer (error, warnings and all). A row is never applied twice; a
-//! connection lost after the batch was sent and before the server's
-//! answer leaves the outcome unknown.
+//! the batch; the transaction then stays open, Sluice asks the server
+//! for each condition with its row, and if every condition is a skipped
+//! row the batch is committed and only the skipped rows' members run
+//! their own statement alone (`skips.rs`). Anything else rolls the batch
+//! back and every member runs alone, on its own connection, and gets the
+//! server's own answer (error, warnings and all). A row is never applied
+//! twice; a connection lost after the batch was sent and before the
+//! server's answer leaves the outcome unknown.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use sluice_batch::BatchManager;
@@ -29,8 +28,8 @@ use super::key::BatchKey;
 use super::member::{Assignment, Isolation, LeaderPicker, Member, MemberResult};
 use super::skips::{RowFate, SKIPPING_ERRORS};
 use super::verdict::{
-    ids_of, member_result, previous_last_insert_id, skip_splits_a_member, verdict, Answers, Ending,
-    Verdict,
+    ids_of, member_result, previous_last_insert_id, skip_splits_a_member, verdict,
+    verdict_on_report, Answers, Ending, Verdict,
 };
 use super::{BatchContext, SessionBatching};
 use crate::error::SessionError;
@@ -157,13 +156,15 @@ async fn lead_group(
         let weights: Vec<usize> = part.iter().map(|slot| slot.rows(&candidate)).collect();
         let part_rows: usize = weights.iter().sum();
         let sql = build_statement(&candidate, statement, &part, isolating);
-        let settle = if isolating {
-            Cow::Owned(settle_or_report(part_rows, weights.iter().all(|&w| w == 1)))
+        let settling = if isolating {
+            Settling::Reporting {
+                may_commit: weights.iter().all(|&w| w == 1),
+            }
         } else {
-            Cow::Borrowed(SETTLE)
+            Settling::InServer
         };
         let started = std::time::Instant::now();
-        let run = run_batch(io, &sql, &settle, returning, &weights, &mut in_flight).await;
+        let run = run_batch(io, &sql, settling, returning, &weights, &mut in_flight).await;
         tracing::debug!(
             rows = part_rows,
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -365,6 +366,20 @@ fn build_statement(
 /// under `sql_mode = ORACLE`.
 const OPEN: &[u8] = b"START TRANSACTION";
 
+/// How a batch's transaction is settled.
+#[derive(Debug, Clone, Copy)]
+enum Settling {
+    /// Before MariaDB 10.7: the server commits a clean batch and rolls
+    /// back anything else itself ([`SETTLE_IN_SERVER`]).
+    InServer,
+    /// An `INSERT IGNORE` batch: the server commits a clean batch
+    /// ([`SETTLE_CLEAN`]); one with conditions stays open until Sluice has
+    /// asked which rows they name ([`report`]). `may_commit`: no member's
+    /// statement has several rows, so the report may commit a batch
+    /// whose every condition is a skipped row.
+    Reporting { may_commit: bool },
+}
+
 /// Sent in the same write as the INSERT, so the server commits without
 /// waiting for another round trip. `@@warning_count` still holds the
 /// INSERT's errors and warnings (a statement that uses no table keeps
@@ -373,26 +388,32 @@ const OPEN: &[u8] = b"START TRANSACTION";
 /// server's word, not a guess. `NO CHAIN NO RELEASE` overrides the
 /// session's `completion_type`, which could otherwise open a new
 /// transaction or close the connection.
-const SETTLE: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; \
+const SETTLE_IN_SERVER: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; \
     ELSE ROLLBACK AND NO CHAIN NO RELEASE; \
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sluice: batch rolled back'; END IF";
 
-/// [`SETTLE`] for an `INSERT IGNORE` batch of `rows` rows (MariaDB 10.7
-/// and later): with no condition it commits. Otherwise it reads each
-/// condition (`errno:row`, for `skips.rs`); when every one is a skipped
-/// row (one of [`SKIPPING_ERRORS`], rows named once each, in order, within
-/// the batch), all were kept, and `may_commit` (no member's statement has
-/// several rows, which must go in or fail together), it commits there and
-/// then, saving a round trip. It reports `@@warning_count`, the
-/// conditions kept, the list, and whether it committed; a transaction it
-/// did not commit stays open for Sluice to decide. A compound statement
-/// uses no table, so it reads the INSERT's diagnostics without clearing
-/// them.
-fn settle_or_report(rows: usize, may_commit: bool) -> Vec<u8> {
+/// As [`SETTLE_IN_SERVER`], but a batch with conditions stays open: its
+/// answer's status flags say whether the server committed. Its only
+/// branch is the commit, because the server parses every branch of a
+/// compound statement whichever runs: with [`report`] as its `ELSE`, it
+/// cost a clean batch about 0.1 ms more server CPU (of about 0.5 ms for
+/// 28 rows, measured on 10.11).
+const SETTLE_CLEAN: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; END IF";
+
+/// Asked after [`SETTLE_CLEAN`] left a batch of `rows` rows open (MariaDB
+/// 10.7 and later): reads each condition of the INSERT (`errno:row`, for
+/// `skips.rs`); when every one is a skipped row (one of
+/// [`SKIPPING_ERRORS`], rows named once each, in order, within the
+/// batch), all were kept, and `may_commit`, it commits there and then,
+/// saving a round trip. It reports `@@warning_count`, the conditions
+/// kept, the list, and whether it committed; a transaction it did not
+/// commit stays open for Sluice to decide. Neither it nor the settling
+/// `IF` before it uses a table, so the INSERT's diagnostics are still
+/// there to read.
+fn report(rows: usize, may_commit: bool) -> Vec<u8> {
     let skipping = SKIPPING_ERRORS.map(|e| e.to_string()).join(", ");
     format!(
-        "IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; \
-         ELSE BEGIN NOT ATOMIC \
+        "BEGIN NOT ATOMIC \
          DECLARE w, n, i, e, r, prev INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
          DECLARE good INT DEFAULT {good}; \
          SET w = @@warning_count; GET DIAGNOSTICS n = NUMBER; SET i = 1; \
@@ -400,7 +421,7 @@ fn settle_or_report(rows: usize, may_commit: bool) -> Vec<u8> {
          IF e NOT IN ({skipping}) OR r <= prev OR r > {rows} THEN SET good = 0; END IF; \
          SET prev = r; SET s = CONCAT(s, e, ':', r, ' '); SET i = i + 1; END WHILE; \
          IF good = 1 AND w = n THEN COMMIT AND NO CHAIN NO RELEASE; END IF; \
-         SELECT w, n, s, good = 1 AND w = n; END; END IF",
+         SELECT w, n, s, good = 1 AND w = n; END",
         good = u8::from(may_commit),
     )
     .into_bytes()
@@ -416,12 +437,16 @@ const ROLLBACK: &[u8] = b"ROLLBACK AND NO CHAIN NO RELEASE";
 async fn run_batch(
     io: &mut SessionIo<'_>,
     sql: &[u8],
-    settle: &[u8],
+    settling: Settling,
     returning: bool,
     weights: &[usize],
     in_flight: &mut InFlight<'_>,
 ) -> BatchRun {
     let rows: usize = weights.iter().sum();
+    let settle = match settling {
+        Settling::InServer => SETTLE_IN_SERVER,
+        Settling::Reporting { .. } => SETTLE_CLEAN,
+    };
     let mut out = Vec::with_capacity(sql.len() + OPEN.len() + settle.len() + 16);
     encode_query(&mut out, OPEN);
     encode_query(&mut out, sql);
@@ -456,7 +481,18 @@ async fn run_batch(
         settled: settled.as_ref(),
     };
     let previous_id = previous_last_insert_id(answers.insert);
-    match verdict(answers, returning, rows) {
+    let mut decided = verdict(answers, returning, rows);
+    if let (Verdict::Report, Settling::Reporting { may_commit }, Some(insert)) =
+        (&decided, settling, answers.insert)
+    {
+        match ask(io, &report(rows, may_commit)).await {
+            Ok(report) => decided = verdict_on_report(insert, &report, returning, rows),
+            Err(Asked::NotSent(e)) => return BatchRun::NotCommitted(e),
+            // The report may have committed.
+            Err(Asked::Lost(e)) => return BatchRun::Unknown(e),
+        }
+    }
+    match decided {
         Verdict::Committed(ids) => BatchRun::Ended(Ending::Committed {
             rows: ids.into_iter().map(RowFate::Inserted).collect(),
             previous_id,
@@ -499,6 +535,7 @@ async fn run_batch(
             BatchRun::Ended(Ending::NotApplied { previous_id })
         }
         Verdict::RollBack(why) => roll_back(io, why, previous_id).await,
+        Verdict::Report => roll_back(io, "warnings left the transaction open", previous_id).await,
         Verdict::Unknown(why) => BatchRun::Unknown(lost.unwrap_or_else(|| unexpected(why))),
     }
 }
@@ -542,11 +579,27 @@ async fn commit_skipping(
     read_result(io.backend, io.caps).await
 }
 
-async fn finish(io: &mut SessionIo<'_>, sql: &[u8]) -> Result<QueryResult, SessionError> {
+/// Why [`ask`] got no answer.
+enum Asked {
+    /// The statement could not be written: the server never ran it.
+    NotSent(SessionError),
+    /// The connection failed after it was written.
+    Lost(SessionError),
+}
+
+/// Sends one statement and reads its answer, telling apart a statement
+/// that never left from one whose effect is unknown.
+async fn ask(io: &mut SessionIo<'_>, sql: &[u8]) -> Result<QueryResult, Asked> {
     let mut out = Vec::with_capacity(sql.len() + 8);
     encode_query(&mut out, sql);
-    io.backend.write_all(&out).await?;
-    read_result(io.backend, io.caps).await
+    io.backend.write_all(&out).await.map_err(Asked::NotSent)?;
+    read_result(io.backend, io.caps).await.map_err(Asked::Lost)
+}
+
+async fn finish(io: &mut SessionIo<'_>, sql: &[u8]) -> Result<QueryResult, SessionError> {
+    ask(io, sql).await.map_err(|asked| match asked {
+        Asked::NotSent(e) | Asked::Lost(e) => e,
+    })
 }
 
 #[cfg(test)]

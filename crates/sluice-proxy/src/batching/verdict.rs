@@ -5,6 +5,7 @@
 use super::member::{Isolation, MemberResult};
 use super::skips::{ids_with_skips, report_committed, skipped_rows, RowFate};
 use crate::internal::{QueryResult, TextRow};
+use sluice_protocol::StatusFlags;
 
 /// What the settling `IF`'s rollback branch raises: ER_SIGNAL_EXCEPTION
 /// with SQLSTATE 45000.
@@ -26,18 +27,23 @@ pub(super) struct Answers<'a> {
 pub(super) enum Verdict {
     /// Committed: one insert id per row, the leader's first.
     Committed(Vec<u64>),
+    /// The INSERT left conditions and its transaction is open: ask the
+    /// server which rows they name, then decide with
+    /// [`verdict_on_report`].
+    Report,
     /// The INSERT skipped some rows (duplicate key, …) and put in the
     /// others; the transaction is open: commit it, then the skipped rows'
     /// members run alone.
     CommitSkipping(Vec<RowFate>),
-    /// As [`Verdict::CommitSkipping`], but the settling statement found
-    /// every condition a skipped row and committed already.
+    /// As [`Verdict::CommitSkipping`], but the report found every
+    /// condition a skipped row and committed already.
     CommittedSkipping(Vec<RowFate>),
     /// Rolled back, or never applied: everyone runs alone.
     NotApplied(&'static str),
-    /// The settling statement failed some other way (a Galera
-    /// certification conflict at COMMIT, say): roll back explicitly, then
-    /// everyone runs alone.
+    /// The transaction is open and must not commit (the INSERT failed,
+    /// or a condition is not a skipped row), or the settling statement
+    /// failed some other way (a Galera certification conflict at COMMIT,
+    /// say): roll back explicitly, then everyone runs alone.
     RollBack(&'static str),
     /// The answers stop, or make no sense, after the batch was sent: it
     /// may or may not have committed.
@@ -67,29 +73,52 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
         };
     }
     match settled {
-        QueryResult::Ok { .. } => match ids {
-            Some(ids) => Verdict::Committed(ids),
-            None => Verdict::Unknown("committed, but not one id per row"),
-        },
-        // The INSERT left conditions, and the server reports them: it
-        // committed if every one was a skipped row, else the transaction
-        // is still open.
-        QueryResult::Rows { .. } => {
-            let fates = skipped_rows(settled, rows).and_then(|skipped| {
-                ids_with_skips(insert, returning, &skipped)
-                    .ok_or("skipped rows and returned rows disagree")
-            });
-            match (fates, report_committed(settled)) {
-                (Ok(fates), true) => Verdict::CommittedSkipping(fates),
-                (Err(_), true) => Verdict::Unknown("committed, but not one fate per row"),
-                (Ok(fates), false) => Verdict::CommitSkipping(fates),
-                (Err(why), false) => Verdict::RollBack(why),
+        QueryResult::Ok { status, .. } => {
+            // The settling statement commits only a clean INSERT, so the
+            // server's own status flag tells whether it did.
+            let open = status.contains(StatusFlags::SERVER_STATUS_IN_TRANS);
+            match (insert, open) {
+                (QueryResult::Err(_), true) => Verdict::RollBack("the INSERT failed"),
+                // The error ended the transaction itself (a deadlock, say),
+                // and with it the INSERT that changed nothing.
+                (QueryResult::Err(_), false) => Verdict::NotApplied("the INSERT failed"),
+                (_, true) => Verdict::Report,
+                (_, false) => match ids {
+                    Some(ids) => Verdict::Committed(ids),
+                    None => Verdict::Unknown("committed, but not one id per row"),
+                },
             }
         }
+        QueryResult::Rows { .. } => Verdict::Unknown("the settling statement returned rows"),
         QueryResult::Err(e) if (e.code, &e.sql_state) == (ROLLED_BACK.0, ROLLED_BACK.1) => {
             Verdict::NotApplied("error or warnings")
         }
         QueryResult::Err(_) => Verdict::RollBack("commit failed"),
+    }
+}
+
+/// Decides from the report of the conditions the INSERT of a batch of
+/// `rows` rows left (asked for after [`Verdict::Report`]): the report
+/// committed when every condition was a skipped row, else the
+/// transaction is still open.
+pub(super) fn verdict_on_report(
+    insert: &QueryResult,
+    report: &QueryResult,
+    returning: bool,
+    rows: usize,
+) -> Verdict {
+    if !matches!(report, QueryResult::Rows { .. }) {
+        // A report that failed never reached its COMMIT.
+        return Verdict::RollBack("no report of the INSERT's conditions");
+    }
+    let fates = skipped_rows(report, rows).and_then(|skipped| {
+        ids_with_skips(insert, returning, &skipped).ok_or("skipped rows and returned rows disagree")
+    });
+    match (fates, report_committed(report)) {
+        (Ok(fates), true) => Verdict::CommittedSkipping(fates),
+        (Err(_), true) => Verdict::Unknown("committed, but not one fate per row"),
+        (Ok(fates), false) => Verdict::CommitSkipping(fates),
+        (Err(why), false) => Verdict::RollBack(why),
     }
 }
 
@@ -257,6 +286,12 @@ mod tests {
         let plain = ok(3, 0);
         let duplicate = err(1062, b"23000");
         let committed = ok(0, 0);
+        let left_open = QueryResult::Ok {
+            affected_rows: 0,
+            last_insert_id: 0,
+            status: StatusFlags::SERVER_STATUS_IN_TRANS,
+            warnings: 1,
+        };
         let rolled_back = err(ROLLED_BACK.0, ROLLED_BACK.1);
         let conflict = err(1213, b"40001");
         let all = Verdict::Committed(vec![7, 8, u64::MAX]);
@@ -290,6 +325,47 @@ mod tests {
                 Some(&rolled_back),
                 true,
                 Verdict::NotApplied("error or warnings"),
+            ),
+            // an INSERT IGNORE batch with conditions, left open to ask
+            (
+                Some(&opened),
+                Some(&returned_warning),
+                Some(&left_open),
+                true,
+                Verdict::Report,
+            ),
+            // the INSERT failed: roll back what is open; an error that
+            // ended the transaction itself left nothing to roll back
+            (
+                Some(&opened),
+                Some(&duplicate),
+                Some(&left_open),
+                true,
+                Verdict::RollBack("the INSERT failed"),
+            ),
+            (
+                Some(&opened),
+                Some(&conflict),
+                Some(&committed),
+                true,
+                Verdict::NotApplied("the INSERT failed"),
+            ),
+            // no transaction open after an INSERT with conditions: only
+            // a commit could have ended it, with rows nobody can place
+            (
+                Some(&opened),
+                Some(&returned_warning),
+                Some(&committed),
+                true,
+                Verdict::Unknown("committed, but not one id per row"),
+            ),
+            // the settling statement never returns rows
+            (
+                Some(&opened),
+                Some(&returned),
+                Some(&returned),
+                true,
+                Verdict::Unknown("the settling statement returned rows"),
             ),
             // committed although not one id per row: nobody can tell
             (
@@ -421,7 +497,7 @@ mod tests {
         }
     }
 
-    /// The settling statement's report of one condition kept out of one:
+    /// The report of one condition kept out of one:
     /// the `errno:row` list, and the committed column when given.
     fn skip_report(list: &str, committed: Option<&[u8]>) -> QueryResult {
         let mut row = vec![
@@ -439,16 +515,10 @@ mod tests {
 
     #[test]
     fn a_report_of_skipped_rows_commits_the_rest_and_anything_else_rolls_back() {
-        let opened = ok(0, 0);
         let two_of_three = two_of_three_returned();
         let report = |list: &str| skip_report(list, None);
         assert_eq!(
-            decide(
-                Some(&opened),
-                Some(&two_of_three),
-                Some(&report("1062:2 ")),
-                true
-            ),
+            verdict_on_report(&two_of_three, &report("1062:2 "), true, 3),
             Verdict::CommitSkipping(vec![
                 RowFate::Inserted(7),
                 RowFate::Skipped(1062),
@@ -456,45 +526,40 @@ mod tests {
             ])
         );
         assert_eq!(
-            decide(
-                Some(&opened),
-                Some(&two_of_three),
-                Some(&report("1265:2 ")),
-                true
-            ),
+            verdict_on_report(&two_of_three, &report("1265:2 "), true, 3),
             Verdict::RollBack("a condition other than a skipped row")
         );
         // The report names one skipped row, but only one row came back.
         let one = ids(&["7"], 1);
         assert_eq!(
-            decide(Some(&opened), Some(&one), Some(&report("1062:2 ")), true),
+            verdict_on_report(&one, &report("1062:2 "), true, 3),
             Verdict::RollBack("skipped rows and returned rows disagree")
         );
-        // The INSERT failed outright (a deadlock, say): rolled back.
-        let deadlock = err(1213, b"40001");
+        // A report that failed, or came back without rows, committed
+        // nothing.
+        for failed in [err(1436, b"HY000"), ok(0, 1)] {
+            assert_eq!(
+                verdict_on_report(&two_of_three, &failed, true, 3),
+                Verdict::RollBack("no report of the INSERT's conditions")
+            );
+        }
+        // Without RETURNING the rows that went in are counted.
         assert_eq!(
-            decide(
-                Some(&opened),
-                Some(&deadlock),
-                Some(&report("1213:0 ")),
-                true
-            ),
-            Verdict::RollBack("a condition other than a skipped row")
+            verdict_on_report(&ok(2, 1), &report("1062:1 "), false, 3),
+            Verdict::CommitSkipping(vec![
+                RowFate::Skipped(1062),
+                RowFate::Inserted(0),
+                RowFate::Inserted(0)
+            ])
         );
     }
 
     #[test]
     fn a_report_that_committed_is_final_and_never_claims_a_row_it_cannot_place() {
-        let opened = ok(0, 0);
         let two_of_three = two_of_three_returned();
         let committed = |list: &str| skip_report(list, Some(b"1"));
         assert_eq!(
-            decide(
-                Some(&opened),
-                Some(&two_of_three),
-                Some(&committed("1062:2 ")),
-                true
-            ),
+            verdict_on_report(&two_of_three, &committed("1062:2 "), true, 3),
             Verdict::CommittedSkipping(vec![
                 RowFate::Inserted(7),
                 RowFate::Skipped(1062),
@@ -505,7 +570,7 @@ mod tests {
         // nobody may be told their row went in.
         let one = ids(&["7"], 1);
         assert_eq!(
-            decide(Some(&opened), Some(&one), Some(&committed("1062:2 ")), true),
+            verdict_on_report(&one, &committed("1062:2 "), true, 3),
             Verdict::Unknown("committed, but not one fate per row")
         );
     }

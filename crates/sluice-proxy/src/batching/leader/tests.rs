@@ -54,14 +54,19 @@ const ALONE_OK: &str = "0700000100010802000000";
 const RETURNED_SKIPPING: &str = "01000001022100000203646566056361706462017401740269640269640c\
     3f000b0000000303420000002600000303646566000000104c4153545f494e534552545f49442829000c3f0015\
     00000008a10000000005000004fe0000030005000005013202343105000006013302343105000007fe01000300";
-/// The settling statement's report for it (`1062:2`), then its final OK.
-const REPORT_ROW_2: &str = "010000010325000002036465660000000f40407761726e696e675f636f756e74\
-    000c3f001500000008a0000000001800000303646566000000016e016e0c3f000b000000030000000000180000\
-    0403646566000000017301730c2100fdff0200fc100000000005000005fe00000b000c000006013101310731303\
-    6323a322005000007fe00000b000700000800000003000000";
-/// The settling statement's report for [`RETURNED_SKIPPING`] when it
-/// found every condition a skipped row and committed itself (`1062:2`,
-/// committed 1), then its final OK: autocommit, no transaction open.
+/// The settling `IF` after an INSERT that left conditions: it did not
+/// commit, and the transaction is still open.
+const LEFT_OPEN: &str = "0700000100000003000000";
+/// The report for it (`1062:2`, committed 0), then its final OK: the
+/// transaction still open.
+const REPORT_ROW_2: &str = "01000001041800000203646566000000017701770c3f000b00000003000000\
+    00001800000303646566000000016e016e0c3f000b0000000300000000001800000403646566000000017301730c\
+    2100fdff0200fc1000000000280000050364656600000012676f6f64203d203120414e442077203d206e000c3f00\
+    0100000003800000000005000006fe00000b000e0000070131013107313036323a3220013005000008fe00000b00\
+    0700000900000003000000";
+/// The report for [`RETURNED_SKIPPING`] when it found every condition a
+/// skipped row and committed itself (`1062:2`, committed 1), then its
+/// final OK: autocommit, no transaction open.
 const REPORT_COMMITTED_ROW_2: &str = "01000001041800000203646566000000017701770c3f000b00000003\
     00000000001800000303646566000000016e016e0c3f000b0000000300000000001800000403646566000000017301\
     730c2100fdff0200fc1000000000280000050364656600000012676f6f64203d203120414e442077203d206e000c3f\
@@ -74,11 +79,14 @@ const COMMITTED_AFTER_REPORT: &str = "0700000100000002000000";
 const RETURNED_FIRST_SKIPPED: &str = "01000001022100000203646566056361706462017401740269640269\
     640c3f000b0000000303420000002600000303646566000000104c4153545f494e534552545f49442829000c3f\
     001500000008a10000000005000004fe000003000400000501380135040000060139013505000007fe01000300";
-/// Its report (`1062:1`) and final OK.
-const REPORT_ROW_1: &str = "010000010325000002036465660000000f40407761726e696e675f636f756e74\
-    000c3f001500000008a0000000001800000303646566000000016e016e0c3f000b000000030000000000180000\
-    0403646566000000017301730c2100fdff0200fc100000000005000005fe00000b000c000006013101310731303\
-    6323a312005000007fe00000b000700000800000003000000";
+/// Its report (`1062:1`, committed 0) and final OK.
+const REPORT_ROW_1: &str = "01000001041800000203646566000000017701770c3f000b00000003000000\
+    00001800000303646566000000016e016e0c3f000b0000000300000000001800000403646566000000017301730c\
+    2100fdff0200fc1000000000280000050364656600000012676f6f64203d203120414e442077203d206e000c3f00\
+    0100000003800000000005000006fe00000b000e0000070131013107313036323a3120013005000008fe00000b00\
+    0700000900000003000000";
+/// `ROLLBACK` of an open batch.
+const ROLLED_BACK_BY_SLUICE: &str = "0700000100000002000000";
 /// The reconcile statement's answer.
 const RECONCILED: &str = "0700000100010022000000";
 /// A single-row INSERT of a taken key, alone.
@@ -384,6 +392,7 @@ async fn a_duplicate_costs_its_own_row_not_the_batch() {
     let server = [
         hex(OPENED),
         hex(RETURNED_SKIPPING),
+        hex(LEFT_OPEN),
         hex(REPORT_ROW_2),
         hex(COMMITTED_AFTER_REPORT),
     ]
@@ -395,21 +404,27 @@ async fn a_duplicate_costs_its_own_row_not_the_batch() {
         sent[1],
         "INSERT IGNORE INTO t (v) VALUES (1),(2),(3) RETURNING `id`, LAST_INSERT_ID() "
     );
-    assert!(sent[2].contains("GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER"));
-    assert_eq!(sent[3], "COMMIT AND NO CHAIN NO RELEASE");
+    assert_eq!(
+        sent[2],
+        "IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; END IF"
+    );
+    assert!(sent[3].starts_with("BEGIN NOT ATOMIC"), "{}", sent[3]);
+    assert!(sent[3].contains("GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER"));
+    assert_eq!(sent[4], "COMMIT AND NO CHAIN NO RELEASE");
     assert_eq!(
         sent.len(),
-        4,
+        5,
         "no rollback, nobody re-run on this connection"
     );
     assert_second_row_skipped(&run);
 }
 
 #[tokio::test]
-async fn a_batch_whose_conditions_are_all_skipped_rows_commits_in_its_settling_statement() {
+async fn a_batch_whose_conditions_are_all_skipped_rows_commits_in_its_report() {
     let server = [
         hex(OPENED),
         hex(RETURNED_SKIPPING),
+        hex(LEFT_OPEN),
         hex(REPORT_COMMITTED_ROW_2),
     ]
     .concat();
@@ -417,12 +432,12 @@ async fn a_batch_whose_conditions_are_all_skipped_rows_commits_in_its_settling_s
     run.result.as_ref().unwrap();
     let sent = queries(&run.server_got);
     assert!(
-        sent[2].contains("IF good = 1 AND w = n THEN COMMIT"),
+        sent[3].contains("IF good = 1 AND w = n THEN COMMIT"),
         "{}",
-        sent[2]
+        sent[3]
     );
-    assert!(sent[2].contains("OR r > 3 THEN"), "{}", sent[2]);
-    assert_eq!(sent.len(), 3, "no COMMIT of its own: {sent:?}");
+    assert!(sent[3].contains("OR r > 3 THEN"), "{}", sent[3]);
+    assert_eq!(sent.len(), 4, "no COMMIT of its own: {sent:?}");
     assert_second_row_skipped(&run);
 }
 
@@ -452,6 +467,7 @@ async fn a_skipped_leader_runs_alone_and_keeps_its_last_insert_id() {
     let server = [
         hex(OPENED),
         hex(RETURNED_FIRST_SKIPPED),
+        hex(LEFT_OPEN),
         hex(REPORT_ROW_1),
         hex(COMMITTED_AFTER_REPORT),
         hex(RECONCILED),
@@ -474,15 +490,15 @@ async fn a_skipped_leader_runs_alone_and_keeps_its_last_insert_id() {
         ]
     );
     let sent = queries(&run.server_got);
-    assert_eq!(sent.len(), 6);
+    assert_eq!(sent.len(), 7);
     // The batch moved LAST_INSERT_ID() to 8; the leader's statement fails
     // alone, so the value from before the batch is put back first.
     assert!(
-        sent[4].starts_with("SELECT LAST_INSERT_ID(5) INTO"),
+        sent[5].starts_with("SELECT LAST_INSERT_ID(5) INTO"),
         "{}",
-        sent[4]
+        sent[5]
     );
-    assert_eq!(sent[5], "INSERT INTO t (v) VALUES (1)");
+    assert_eq!(sent[6], "INSERT INTO t (v) VALUES (1)");
     // The leader's client gets the server's own error, byte for byte.
     assert_eq!(run.client_got, hex(ALONE_DUPLICATE));
     assert_eq!(run.snapshot.rows_batched, 2);
@@ -497,4 +513,78 @@ async fn a_server_without_row_numbers_never_gets_an_ignore_batch() {
     let sent = queries(&run.server_got);
     assert!(!sent[1].contains("IGNORE"), "{}", sent[1]);
     assert!(!sent[2].contains("DIAGNOSTICS"), "{}", sent[2]);
+}
+
+#[tokio::test]
+async fn a_clean_ignore_batch_commits_without_parsing_a_report() {
+    let server = [hex(OPENED), hex(RETURNED_2_3_4), hex(COMMITTED)].concat();
+    let run = run(Some(&server), 2, WITH_ROW_NUMBERS).await;
+    run.result.as_ref().unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert!(sent[1].starts_with("INSERT IGNORE"), "{}", sent[1]);
+    // The server parses every branch of what it is sent: the settling
+    // statement of a clean batch holds nothing but its commit.
+    assert_eq!(
+        sent[2],
+        "IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; END IF"
+    );
+    assert_eq!(run.snapshot.batches, 1);
+    assert_eq!(run.snapshot.rows_batched, 3);
+}
+
+#[tokio::test]
+async fn a_connection_lost_before_the_report_answered_leaves_every_row_unknown() {
+    // The report may have committed the batch: nobody is told either way.
+    let server = [hex(OPENED), hex(RETURNED_SKIPPING), hex(LEFT_OPEN)].concat();
+    let run = run(Some(&server), 2, WITH_ROW_NUMBERS).await;
+    let error = run.result.unwrap_err();
+    assert_eq!(error.peer(), Some(Peer::Backend));
+    assert_eq!(queries(&run.server_got).len(), 4, "the report was sent");
+    assert_eq!(run.members, [Some(MemberResult::Unknown); 2]);
+    let err = ErrInfo::parse(&run.client_got[4..]).unwrap();
+    assert_eq!(err.code, 1180);
+    assert_eq!(run.snapshot.batches, 0);
+}
+
+#[tokio::test]
+async fn an_ignore_batch_whose_insert_failed_is_rolled_back_then_halved() {
+    // The INSERT fails outright (an error no IGNORE turns into a skip):
+    // the settling IF leaves the transaction open, Sluice rolls it back,
+    // and the halves run as on a server that cannot name rows.
+    let server = [
+        hex(OPENED),
+        hex(DUPLICATE_MIDWAY),
+        hex(LEFT_OPEN),
+        hex(ROLLED_BACK_BY_SLUICE),
+        hex(OPENED),
+        hex(RETURNED_3_4),
+        hex(COMMITTED),
+        hex(ALONE_OK),
+    ]
+    .concat();
+    let run = run(Some(&server), 2, WITH_ROW_NUMBERS).await;
+    run.result.as_ref().unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(sent.len(), 8, "{sent:?}");
+    assert_eq!(sent[3], "ROLLBACK AND NO CHAIN NO RELEASE");
+    assert!(
+        !sent.iter().any(|q| q.contains("DIAGNOSTICS")),
+        "no report of a failed INSERT"
+    );
+    assert_eq!(
+        run.members,
+        [
+            Some(MemberResult::Inserted {
+                insert_id: 3,
+                rows: 1
+            }),
+            Some(MemberResult::Inserted {
+                insert_id: 4,
+                rows: 1
+            })
+        ]
+    );
+    assert_eq!(run.client_got, hex(ALONE_OK));
+    assert_eq!(run.snapshot.batch_failures, 1);
 }
