@@ -210,6 +210,14 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
     }
 }
 
+/// What members of one row each are told when their rows went in with
+/// these ids.
+fn inserted(ids: &[u64]) -> Vec<Option<MemberResult>> {
+    ids.iter()
+        .map(|&insert_id| Some(MemberResult::Inserted { insert_id, rows: 1 }))
+        .collect()
+}
+
 /// The queries in what the server received, as text.
 fn queries(bytes: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
@@ -237,19 +245,7 @@ async fn a_committed_batch_gives_every_member_its_own_id() {
     );
     assert!(sent[2].starts_with("IF @@warning_count = 0 THEN COMMIT"));
     assert_eq!(sent.len(), 3);
-    assert_eq!(
-        run.members,
-        [
-            Some(MemberResult::Inserted {
-                insert_id: 3,
-                rows: 1
-            }),
-            Some(MemberResult::Inserted {
-                insert_id: 4,
-                rows: 1
-            })
-        ]
-    );
+    assert_eq!(run.members, inserted(&[3, 4]));
     // The leader's client: the OK of a one-row INSERT with the first id.
     assert_eq!(run.client_got[3], 1, "sequence id");
     let ok = OkInfo::parse(&run.client_got[4..], false).unwrap();
@@ -292,19 +288,7 @@ async fn a_batch_that_fails_is_halved_down_to_the_row_that_fails() {
         sent[6], "INSERT INTO t (v) VALUES (1)",
         "the leader's own text, last"
     );
-    assert_eq!(
-        run.members,
-        [
-            Some(MemberResult::Inserted {
-                insert_id: 3,
-                rows: 1
-            }),
-            Some(MemberResult::Inserted {
-                insert_id: 4,
-                rows: 1
-            })
-        ]
-    );
+    assert_eq!(run.members, inserted(&[3, 4]));
     // The leader's client gets the server's own answer, byte for byte.
     assert_eq!(run.client_got, hex(ALONE_OK));
     assert_eq!(run.snapshot.batches, 1);
@@ -476,19 +460,7 @@ async fn a_skipped_leader_runs_alone_and_keeps_its_last_insert_id() {
     .concat();
     let run = run(Some(&server), 2, WITH_ROW_NUMBERS).await;
     run.result.as_ref().unwrap();
-    assert_eq!(
-        run.members,
-        [
-            Some(MemberResult::Inserted {
-                insert_id: 8,
-                rows: 1
-            }),
-            Some(MemberResult::Inserted {
-                insert_id: 9,
-                rows: 1
-            })
-        ]
-    );
+    assert_eq!(run.members, inserted(&[8, 9]));
     let sent = queries(&run.server_got);
     assert_eq!(sent.len(), 7);
     // The batch moved LAST_INSERT_ID() to 8; the leader's statement fails
@@ -572,19 +544,7 @@ async fn an_ignore_batch_whose_insert_failed_is_rolled_back_then_halved() {
         !sent.iter().any(|q| q.contains("DIAGNOSTICS")),
         "no report of a failed INSERT"
     );
-    assert_eq!(
-        run.members,
-        [
-            Some(MemberResult::Inserted {
-                insert_id: 3,
-                rows: 1
-            }),
-            Some(MemberResult::Inserted {
-                insert_id: 4,
-                rows: 1
-            })
-        ]
-    );
+    assert_eq!(run.members, inserted(&[3, 4]));
     assert_eq!(run.client_got, hex(ALONE_OK));
     assert_eq!(run.snapshot.batch_failures, 1);
 }
