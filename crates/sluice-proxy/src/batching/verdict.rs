@@ -223,7 +223,6 @@ pub(super) fn skip_splits_a_member(fates: &[RowFate], weights: &[usize]) -> bool
 mod tests {
     use super::*;
     use crate::internal::ServerError;
-    use sluice_protocol::StatusFlags;
 
     fn ok(affected_rows: u64, warnings: u16) -> QueryResult {
         QueryResult::Ok {
