@@ -303,6 +303,61 @@ async fn ignore_and_failing_rows_give_every_client_its_own_answer() {
     sluice.assert_no_panic();
 }
 
+/// A key whose batches mostly skip rows (here a quarter of every round's
+/// rows repeat a taken key) sends the report of its conditions in the
+/// settling `IF`'s place, with the INSERT, once its recent batches show
+/// it: the server then runs fewer settling `IF`s than reports. Every
+/// client still sees what it would alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_whose_batches_mostly_skip_rows_reports_with_the_insert() {
+    let clients = (0..32)
+        .map(|i| {
+            let mut client = Client::root("app");
+            for round in 0..16 {
+                let tag = if (i + round) % 4 == 0 {
+                    "'existing'".to_string()
+                } else {
+                    format!("'r{i}-{round}'")
+                };
+                client = client
+                    .step(Step::text(format!(
+                        "INSERT INTO t (tag, n) VALUES ({tag}, {round})"
+                    )))
+                    .step(Step::text("SELECT ROW_COUNT(), LAST_INSERT_ID()").ids(&[1]));
+            }
+            client
+        })
+        .collect();
+    let db = MariaDb::start().await;
+    db.sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1")
+        .await;
+    let sluice = batching_sluice(&db).await;
+    differential::differential(
+        &db,
+        &sluice,
+        &scenario(TABLE, clients, &["SELECT tag, n FROM app.t ORDER BY tag"]),
+    )
+    .await
+    .assert_batches_committed(4);
+    let (reports, settling_ifs): (u64, u64) = db
+        .root_conn()
+        .await
+        .query_first(
+            "SELECT CAST(SUM(argument LIKE 'BEGIN NOT ATOMIC%') AS UNSIGNED), \
+                    CAST(SUM(argument LIKE 'IF @@warning_count%') AS UNSIGNED) \
+             FROM mysql.general_log WHERE command_type = 'Query'",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    eprintln!("{reports} reports, {settling_ifs} settling IFs");
+    assert!(
+        reports > settling_ifs,
+        "{reports} reports, {settling_ifs} settling IFs: each report came after an IF"
+    );
+    sluice.assert_no_panic();
+}
+
 /// Members of one batch that insert the same new key: one row goes in,
 /// and every other member gets what a serial order gives it, 1062 for a
 /// plain INSERT, an OK with 0 rows and the duplicate's warning for

@@ -9,14 +9,24 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use sluice_classifier::ShapeKey;
 
+use super::recent::RecentBatches;
+
 /// Rows batch together only under an equal key: same backend server,
 /// same user, same database, same session settings (the fingerprint read from the
 /// server), and the same statement shape (target, column list, text
 /// outside the row).
 #[derive(Debug, Clone)]
 pub(crate) struct BatchKey {
-    parts: Arc<KeyParts>,
+    shared: Arc<Shared>,
     hash: u64,
+}
+
+/// One key's parts, and what its batches met lately (which is not part
+/// of the key's identity).
+#[derive(Debug)]
+struct Shared {
+    parts: KeyParts,
+    recent: RecentBatches,
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -30,27 +40,31 @@ pub(crate) struct KeyParts {
 
 /// The parts of every key in use, by hash: sessions that build equal keys
 /// share one `Arc`, so the batch manager compares them by address for
-/// every row instead of by content.
+/// every row instead of by content, and their batches share one record
+/// of what they met.
 #[derive(Default)]
 struct Interned {
-    by_hash: HashMap<u64, Vec<Weak<KeyParts>>>,
+    by_hash: HashMap<u64, Vec<Weak<Shared>>>,
     /// Entries at the last sweep of dead ones, doubled: the next sweep.
     sweep_at: usize,
 }
 
 impl Interned {
-    fn share(&mut self, hash: u64, parts: KeyParts) -> Arc<KeyParts> {
+    fn share(&mut self, hash: u64, parts: KeyParts) -> Arc<Shared> {
         let same_hash = self.by_hash.entry(hash).or_default();
         same_hash.retain(|weak| weak.strong_count() > 0);
         if let Some(live) = same_hash
             .iter()
             .filter_map(Weak::upgrade)
-            .find(|live| **live == parts)
+            .find(|live| live.parts == parts)
         {
             return live;
         }
-        let parts = Arc::new(parts);
-        same_hash.push(Arc::downgrade(&parts));
+        let shared = Arc::new(Shared {
+            parts,
+            recent: RecentBatches::default(),
+        });
+        same_hash.push(Arc::downgrade(&shared));
         if self.by_hash.len() > self.sweep_at {
             self.by_hash.retain(|_, same_hash| {
                 same_hash.retain(|weak| weak.strong_count() > 0);
@@ -58,7 +72,7 @@ impl Interned {
             });
             self.sweep_at = (2 * self.by_hash.len()).max(64);
         }
-        parts
+        shared
     }
 }
 
@@ -69,25 +83,31 @@ impl BatchKey {
         static SEED: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
         static INTERNED: OnceLock<Mutex<Interned>> = OnceLock::new();
         let hash = SEED.get_or_init(Default::default).hash_one(&parts);
-        let parts = INTERNED
+        let shared = INTERNED
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .share(hash, parts);
-        BatchKey { parts, hash }
+        BatchKey { shared, hash }
     }
 
     /// Whether this key was built for `shape` (the rest of the key is the
     /// session's settings, which the caller knows to be unchanged).
     pub(crate) fn is_for(&self, shape: &ShapeKey) -> bool {
-        self.parts.shape == *shape
+        self.shared.parts.shape == *shape
+    }
+
+    /// What the key's recent batches met, shared by every session that
+    /// batches under it.
+    pub(crate) fn recent(&self) -> &RecentBatches {
+        &self.shared.recent
     }
 }
 
 impl PartialEq for BatchKey {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.parts, &other.parts)
-            || (self.hash == other.hash && self.parts == other.parts)
+        Arc::ptr_eq(&self.shared, &other.shared)
+            || (self.hash == other.hash && self.shared.parts == other.shared.parts)
     }
 }
 
@@ -125,8 +145,12 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.hash, b.hash);
         assert!(
-            Arc::ptr_eq(&a.parts, &b.parts),
+            Arc::ptr_eq(&a.shared, &b.shared),
             "equal keys share their parts, so they compare by address"
+        );
+        assert!(
+            std::ptr::eq(a.recent(), b.recent()),
+            "and one record of their batches"
         );
         let other_user = BatchKey::new(parts("v", plain));
         assert_ne!(a, other_user);
@@ -141,15 +165,15 @@ mod tests {
             "rows for another server never share a batch"
         );
         assert!(a.is_for(&parts("u", plain).shape));
-        assert!(!a.is_for(&other_shape.parts.shape));
+        assert!(!a.is_for(&other_shape.shared.parts.shape));
     }
 
     #[test]
     fn parts_no_session_holds_are_let_go() {
         let sql = "INSERT INTO interned_once (a) VALUES (1)";
-        let weak = Arc::downgrade(&BatchKey::new(parts("gone", sql)).parts);
+        let weak = Arc::downgrade(&BatchKey::new(parts("gone", sql)).shared);
         assert_eq!(weak.strong_count(), 0);
         let again = BatchKey::new(parts("gone", sql));
-        assert_eq!(Arc::strong_count(&again.parts), 1);
+        assert_eq!(Arc::strong_count(&again.shared), 1);
     }
 }

@@ -9,14 +9,16 @@
 //! `INSERT IGNORE`, so a row that meets a duplicate key (or a missing
 //! parent, a failed CHECK, no partition) is skipped instead of failing
 //! the batch; the transaction then stays open, Sluice asks the server
-//! for each condition with its row, and if every condition is a skipped
-//! row the batch is committed and only the skipped rows' members run
-//! their own statement alone (`skips.rs`). Anything else rolls the batch
-//! back and every member runs alone, on its own connection, and gets the
-//! server's own answer (error, warnings and all). A row is never applied
-//! twice; a connection lost after the batch was sent and before the
-//! server's answer leaves the outcome unknown.
+//! for each condition with its row (in the first write already, when the
+//! key's batches mostly leave conditions: `recent.rs`), and if every
+//! condition is a skipped row the batch is committed and only the
+//! skipped rows' members run their own statement alone (`skips.rs`).
+//! Anything else rolls the batch back and every member runs alone, on its
+//! own connection, and gets the server's own answer (error, warnings and
+//! all). A row is never applied twice; a connection lost after the batch
+//! was sent and before the server's answer leaves the outcome unknown.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use sluice_batch::BatchManager;
@@ -29,7 +31,7 @@ use super::member::{Assignment, Isolation, LeaderPicker, Member, MemberResult};
 use super::skips::{RowFate, SKIPPING_ERRORS};
 use super::verdict::{
     ids_of, member_result, previous_last_insert_id, skip_splits_a_member, verdict,
-    verdict_on_report, Answers, Ending, Verdict,
+    verdict_on_report, verdict_reported, Answers, Ending, Verdict,
 };
 use super::{BatchContext, SessionBatching};
 use crate::error::SessionError;
@@ -159,6 +161,7 @@ async fn lead_group(
         let settling = if isolating {
             Settling::Reporting {
                 may_commit: weights.iter().all(|&w| w == 1),
+                at_once: candidate.key.recent().expect_conditions(),
             }
         } else {
             Settling::InServer
@@ -376,8 +379,10 @@ enum Settling {
     /// ([`SETTLE_CLEAN`]); one with conditions stays open until Sluice has
     /// asked which rows they name ([`report`]). `may_commit`: no member's
     /// statement has several rows, so the report may commit a batch
-    /// whose every condition is a skipped row.
-    Reporting { may_commit: bool },
+    /// whose every condition is a skipped row. `at_once`: the key's
+    /// batches mostly leave conditions (`recent.rs`), so the report is
+    /// the settling statement itself, sent with the INSERT.
+    Reporting { may_commit: bool, at_once: bool },
 }
 
 /// Sent in the same write as the INSERT, so the server commits without
@@ -400,28 +405,31 @@ const SETTLE_IN_SERVER: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAI
 /// 28 rows, measured on 10.11).
 const SETTLE_CLEAN: &[u8] = b"IF @@warning_count = 0 THEN COMMIT AND NO CHAIN NO RELEASE; END IF";
 
-/// Asked after [`SETTLE_CLEAN`] left a batch of `rows` rows open (MariaDB
-/// 10.7 and later): reads each condition of the INSERT (`errno:row`, for
-/// `skips.rs`); when every one is a skipped row (one of
+/// The report of a batch of `rows` rows (MariaDB 10.7 and later), sent
+/// after [`SETTLE_CLEAN`] left the batch open, or in its place: reads
+/// each condition of the INSERT (`errno:row`, for `skips.rs`). It commits
+/// there and then, saving a round trip, a batch without conditions, and
+/// one whose every condition is a skipped row (one of
 /// [`SKIPPING_ERRORS`], rows named once each, in order, within the
-/// batch), all were kept, and `may_commit`, it commits there and then,
-/// saving a round trip. It reports `@@warning_count`, the conditions
-/// kept, the list, and whether it committed; a transaction it did not
-/// commit stays open for Sluice to decide. Neither it nor the settling
-/// `IF` before it uses a table, so the INSERT's diagnostics are still
-/// there to read.
+/// batch) when all were kept and `may_commit`. It reports
+/// `@@warning_count`, the conditions kept, the list, and whether it
+/// commits; a transaction it does not commit stays open for Sluice to
+/// decide. Neither it nor the settling `IF` before it uses a table, so
+/// the INSERT's diagnostics are still there to read. The row goes out
+/// before the `COMMIT`, so a commit that fails (a Galera certification
+/// conflict, say) makes the whole answer that error.
 fn report(rows: usize, may_commit: bool) -> Vec<u8> {
     let skipping = SKIPPING_ERRORS.map(|e| e.to_string()).join(", ");
     format!(
         "BEGIN NOT ATOMIC \
          DECLARE w, n, i, e, r, prev INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
-         DECLARE good INT DEFAULT {good}; \
+         DECLARE good, c INT DEFAULT {good}; \
          SET w = @@warning_count; GET DIAGNOSTICS n = NUMBER; SET i = 1; \
          WHILE i <= n DO GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER; \
          IF e NOT IN ({skipping}) OR r <= prev OR r > {rows} THEN SET good = 0; END IF; \
          SET prev = r; SET s = CONCAT(s, e, ':', r, ' '); SET i = i + 1; END WHILE; \
-         IF good = 1 AND w = n THEN COMMIT AND NO CHAIN NO RELEASE; END IF; \
-         SELECT w, n, s, good = 1 AND w = n; END",
+         SET c = w = n AND (n = 0 OR good = 1); SELECT w, n, s, c; \
+         IF c THEN COMMIT AND NO CHAIN NO RELEASE; END IF; END",
         good = u8::from(may_commit),
     )
     .into_bytes()
@@ -444,13 +452,17 @@ async fn run_batch(
 ) -> BatchRun {
     let rows: usize = weights.iter().sum();
     let settle = match settling {
-        Settling::InServer => SETTLE_IN_SERVER,
-        Settling::Reporting { .. } => SETTLE_CLEAN,
+        Settling::InServer => Cow::Borrowed(SETTLE_IN_SERVER),
+        Settling::Reporting { at_once: false, .. } => Cow::Borrowed(SETTLE_CLEAN),
+        Settling::Reporting {
+            at_once: true,
+            may_commit,
+        } => Cow::Owned(report(rows, may_commit)),
     };
     let mut out = Vec::with_capacity(sql.len() + OPEN.len() + settle.len() + 16);
     encode_query(&mut out, OPEN);
     encode_query(&mut out, sql);
-    encode_query(&mut out, settle);
+    encode_query(&mut out, &settle);
     if let Err(e) = io.backend.write_all(&out).await {
         // The settling statement is the last bytes written: the server
         // cannot have run it, and rolls back as the connection closes.
@@ -481,8 +493,16 @@ async fn run_batch(
         settled: settled.as_ref(),
     };
     let previous_id = previous_last_insert_id(answers.insert);
-    let mut decided = verdict(answers, returning, rows);
-    if let (Verdict::Report, Settling::Reporting { may_commit }, Some(insert)) =
+    if let (Settling::Reporting { .. }, Some(insert)) = (settling, answers.insert) {
+        if let Some(conditions) = left_conditions(insert) {
+            in_flight.key.recent().record(conditions);
+        }
+    }
+    let mut decided = match settling {
+        Settling::Reporting { at_once: true, .. } => verdict_reported(answers, returning, rows),
+        _ => verdict(answers, returning, rows),
+    };
+    if let (Verdict::Report, Settling::Reporting { may_commit, .. }, Some(insert)) =
         (&decided, settling, answers.insert)
     {
         match ask(io, &report(rows, may_commit)).await {
@@ -537,6 +557,16 @@ async fn run_batch(
         Verdict::RollBack(why) => roll_back(io, why, previous_id).await,
         Verdict::Report => roll_back(io, "warnings left the transaction open", previous_id).await,
         Verdict::Unknown(why) => BatchRun::Unknown(lost.unwrap_or_else(|| unexpected(why))),
+    }
+}
+
+/// Whether an INSERT that ran left conditions (`None`: it failed).
+fn left_conditions(insert: &QueryResult) -> Option<bool> {
+    match insert {
+        QueryResult::Ok { warnings, .. } | QueryResult::Rows { warnings, .. } => {
+            Some(*warnings > 0)
+        }
+        QueryResult::Err(_) => None,
     }
 }
 

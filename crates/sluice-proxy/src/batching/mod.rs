@@ -11,7 +11,8 @@
 //! `admission` (may this statement join, and as what), `handler` (queue,
 //! wait, answer), `leader` (run a batch), `verdict` (what the server's
 //! answers mean, pure), `upkeep` (what a relayed statement changed),
-//! `skips` (rows the server skipped, pure), `halving` (a failed batch
+//! `skips` (rows the server skipped, pure), `recent` (what a key's
+//! batches met lately), `halving` (a failed batch
 //! split in two, pure), `owed` (effects a batched
 //! member still has to see), `fingerprint` and
 //! `facts` (what is read from the server), `key`, `member`, `prepared`,
@@ -29,6 +30,7 @@ mod leader;
 mod member;
 mod owed;
 mod prepared;
+mod recent;
 mod skips;
 mod stats;
 mod upkeep;

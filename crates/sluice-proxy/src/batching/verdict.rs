@@ -50,28 +50,44 @@ pub(super) enum Verdict {
     Unknown(&'static str),
 }
 
-/// Decides from the answers of a batch of `rows` rows, `returning` when
-/// its INSERT has a `RETURNING` clause.
-pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Verdict {
+/// The INSERT's and the settling statement's answers once every answer
+/// came and the transaction opened; otherwise the verdict already.
+fn inside_transaction<'a>(
+    answers: Answers<'a>,
+    returning: bool,
+    rows: usize,
+) -> Result<(&'a QueryResult, &'a QueryResult), Verdict> {
     let Some(opened) = answers.opened else {
-        return Verdict::Unknown("connection lost before the transaction opened");
+        return Err(Verdict::Unknown(
+            "connection lost before the transaction opened",
+        ));
     };
     let Some(insert) = answers.insert else {
-        return Verdict::Unknown("connection lost during the INSERT");
+        return Err(Verdict::Unknown("connection lost during the INSERT"));
     };
     let Some(settled) = answers.settled else {
-        return Verdict::Unknown("connection lost during the commit");
+        return Err(Verdict::Unknown("connection lost during the commit"));
     };
-    let ids = ids_of(insert, returning, rows);
     if !matches!(opened, QueryResult::Ok { .. }) {
         // The INSERT ran in autocommit mode, so it stands as it is. This
         // cannot happen in an autocommit-idle session.
-        return match (insert, ids) {
+        return Err(match (insert, ids_of(insert, returning, rows)) {
             (QueryResult::Err(_), _) => Verdict::NotApplied("transaction did not open"),
             (_, Some(ids)) => Verdict::Committed(ids),
             (_, None) => Verdict::Unknown("the transaction did not open and the INSERT stood"),
-        };
+        });
     }
+    Ok((insert, settled))
+}
+
+/// Decides from the answers of a batch of `rows` rows, `returning` when
+/// its INSERT has a `RETURNING` clause.
+pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Verdict {
+    let (insert, settled) = match inside_transaction(answers, returning, rows) {
+        Ok(both) => both,
+        Err(decided) => return decided,
+    };
+    let ids = ids_of(insert, returning, rows);
     match settled {
         QueryResult::Ok { status, .. } => {
             // The settling statement commits only a clean INSERT, so the
@@ -94,6 +110,21 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
             Verdict::NotApplied("error or warnings")
         }
         QueryResult::Err(_) => Verdict::RollBack("commit failed"),
+    }
+}
+
+/// Decides from the answers of a batch whose settling statement was the
+/// report itself (sent at once, when the key's batches mostly leave
+/// conditions): it committed a clean batch, and one whose every
+/// condition is a skipped row when it could.
+pub(super) fn verdict_reported(answers: Answers<'_>, returning: bool, rows: usize) -> Verdict {
+    match inside_transaction(answers, returning, rows) {
+        Err(decided) => decided,
+        // A failed INSERT put nothing in, whatever the report did next; a
+        // rollback is harmless where the error already ended the
+        // transaction.
+        Ok((QueryResult::Err(_), _)) => Verdict::RollBack("the INSERT failed"),
+        Ok((insert, report)) => verdict_on_report(insert, report, returning, rows),
     }
 }
 
@@ -571,6 +602,65 @@ mod tests {
         assert_eq!(
             verdict_on_report(&one, &committed("1062:2 "), true, 3),
             Verdict::Unknown("committed, but not one fate per row")
+        );
+    }
+
+    #[test]
+    fn a_report_sent_in_the_settling_statements_place_decides_alone() {
+        let opened = ok(0, 0);
+        let two_of_three = two_of_three_returned();
+        let committed = skip_report("1062:2 ", Some(b"1"));
+        let decide = |insert: Option<&QueryResult>, report: Option<&QueryResult>| {
+            let answers = Answers {
+                opened: Some(&opened),
+                insert,
+                settled: report,
+            };
+            verdict_reported(answers, true, 3)
+        };
+        assert_eq!(
+            decide(Some(&two_of_three), Some(&committed)),
+            Verdict::CommittedSkipping(vec![
+                RowFate::Inserted(7),
+                RowFate::Skipped(1062),
+                RowFate::Inserted(8)
+            ])
+        );
+        // A clean batch: no conditions, committed by the report.
+        let clean = ids(&["7", "8", "9"], 0);
+        let clean_report = QueryResult::Rows {
+            rows: vec![vec![
+                Some(b"0".to_vec()),
+                Some(b"0".to_vec()),
+                Some(Vec::new()),
+                Some(b"1".to_vec()),
+            ]
+            .into()],
+            status: StatusFlags::empty(),
+            warnings: 0,
+        };
+        assert_eq!(
+            decide(Some(&clean), Some(&clean_report)),
+            Verdict::CommittedSkipping([7, 8, 9].map(RowFate::Inserted).to_vec())
+        );
+        // A failed INSERT put nothing in, whatever its report says.
+        assert_eq!(
+            decide(Some(&err(1213, b"40001")), Some(&committed)),
+            Verdict::RollBack("the INSERT failed")
+        );
+        // A report that failed (its COMMIT, say) committed nothing.
+        assert_eq!(
+            decide(Some(&two_of_three), Some(&err(1213, b"40001"))),
+            Verdict::RollBack("no report of the INSERT's conditions")
+        );
+        // Answers that stop leave the outcome unknown.
+        assert_eq!(
+            decide(Some(&two_of_three), None),
+            Verdict::Unknown("connection lost during the commit")
+        );
+        assert_eq!(
+            decide(None, None),
+            Verdict::Unknown("connection lost during the INSERT")
         );
     }
 

@@ -61,17 +61,29 @@ const LEFT_OPEN: &str = "0700000100000003000000";
 /// transaction still open.
 const REPORT_ROW_2: &str = "01000001041800000203646566000000017701770c3f000b00000003000000\
     00001800000303646566000000016e016e0c3f000b0000000300000000001800000403646566000000017301730c\
-    2100fdff0200fc1000000000280000050364656600000012676f6f64203d203120414e442077203d206e000c3f00\
-    0100000003800000000005000006fe00000b000e0000070131013107313036323a3220013005000008fe00000b00\
-    0700000900000003000000";
+    2100fdff0200fc10000000001800000503646566000000016301630c3f000b00000003000000000005000006fe00\
+    000b000e0000070131013107313036323a3220013005000008fe00000b000700000900000003000000";
 /// The report for [`RETURNED_SKIPPING`] when it found every condition a
 /// skipped row and committed itself (`1062:2`, committed 1), then its
 /// final OK: autocommit, no transaction open.
-const REPORT_COMMITTED_ROW_2: &str = "01000001041800000203646566000000017701770c3f000b00000003\
-    00000000001800000303646566000000016e016e0c3f000b0000000300000000001800000403646566000000017301\
-    730c2100fdff0200fc1000000000280000050364656600000012676f6f64203d203120414e442077203d206e000c3f\
-    000100000003800000000005000006fe00000a000e0000070131013107313036323a3220013105000008fe00000a00\
-    0700000900000002000000";
+const REPORT_COMMITTED_ROW_2: &str = "0100000104180000020364656600000001770177\
+    0c3f000b0000000300000000001800000303646566000000016e016e0c3f000b0000000300000000001800000403\
+    646566000000017301730c2100fdff0200fc10000000001800000503646566000000016301630c3f000b00000003\
+    000000000005000006fe00000b000e0000070131013107313036323a3220013105000008fe00000b000700000900\
+    000002000000";
+/// `INSERT IGNORE … VALUES (20),(21),(22) RETURNING `id`,
+/// LAST_INSERT_ID()`: ids 11, 12, 13, LAST_INSERT_ID() 8 before.
+const RETURNED_11_12_13: &str = "0100000102210000020364656605636170646201\
+    7401740269640269640c3f000b0000000303420000002600000303646566000000104c4153545f494e534552545f\
+    49442829000c3f001500000008a10000000005000004fe0000030005000005023131013805000006023132013805\
+    000007023133013805000008fe00000300";
+/// The report of that clean batch, sent in the settling statement's place:
+/// no conditions, committed (`0`, `0`, ``, `1`), then its final OK with
+/// no transaction open.
+const REPORT_CLEAN_COMMITTED: &str = "0100000104180000020364656600000001770177\
+    0c3f000b0000000300000000001800000303646566000000016e016e0c3f000b0000000300000000001800000403\
+    646566000000017301730c2100fdff0200fc10000000001800000503646566000000016301630c3f000b00000003\
+    000000000005000006fe00000b00070000070130013000013105000008fe00000b000700000900000002000000";
 /// `COMMIT` after a report.
 const COMMITTED_AFTER_REPORT: &str = "0700000100000002000000";
 /// `… VALUES (100),(7),(8) …`: the first row skipped; ids 8 and 9,
@@ -82,9 +94,8 @@ const RETURNED_FIRST_SKIPPED: &str = "010000010221000002036465660563617064620174
 /// Its report (`1062:1`, committed 0) and final OK.
 const REPORT_ROW_1: &str = "01000001041800000203646566000000017701770c3f000b00000003000000\
     00001800000303646566000000016e016e0c3f000b0000000300000000001800000403646566000000017301730c\
-    2100fdff0200fc1000000000280000050364656600000012676f6f64203d203120414e442077203d206e000c3f00\
-    0100000003800000000005000006fe00000b000e0000070131013107313036323a3120013005000008fe00000b00\
-    0700000900000003000000";
+    2100fdff0200fc10000000001800000503646566000000016301630c3f000b00000003000000000005000006fe00\
+    000b000e0000070131013107313036323a3120013005000008fe00000b000700000900000003000000";
 /// `ROLLBACK` of an open batch.
 const ROLLED_BACK_BY_SLUICE: &str = "0700000100000002000000";
 /// The reconcile statement's answer.
@@ -118,6 +129,20 @@ struct Run {
 /// server that answers with `server` and then hangs up (or, with `None`,
 /// is gone before the batch is written).
 async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> Run {
+    run_after(server, others, version, 0).await
+}
+
+/// As [`run`], under a key whose last `with_conditions` batches left
+/// conditions. Every run has a key of its own, so tests running at once
+/// never see each other's batches.
+async fn run_after(
+    server: Option<&[u8]>,
+    others: usize,
+    version: (u16, u16, u16),
+    with_conditions: usize,
+) -> Run {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run_id = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let metrics = sluice_metrics::Metrics::new().unwrap();
     let ctx = BatchContext::start(
         BatchingSettings {
@@ -161,9 +186,12 @@ async fn run(server: Option<&[u8]>, others: usize, version: (u16, u16, u16)) -> 
         backend: 0,
         user: b"root@localhost".as_slice().into(),
         database: Some(b"capdb".as_slice().into()),
-        fingerprint: b"settings".as_slice().into(),
+        fingerprint: format!("settings of run {run_id}").as_bytes().into(),
         shape: classification.batchable().unwrap().shape_key().clone(),
     });
+    for _ in 0..with_conditions {
+        key.recent().record(true);
+    }
     let candidate = Candidate::of_query(&statement, facts, key, version >= (10, 7, 0));
     let mut replies = Vec::new();
     let members = (0..others)
@@ -416,7 +444,8 @@ async fn a_batch_whose_conditions_are_all_skipped_rows_commits_in_its_report() {
     run.result.as_ref().unwrap();
     let sent = queries(&run.server_got);
     assert!(
-        sent[3].contains("IF good = 1 AND w = n THEN COMMIT"),
+        sent[3]
+            .contains("SET c = w = n AND (n = 0 OR good = 1); SELECT w, n, s, c; IF c THEN COMMIT"),
         "{}",
         sent[3]
     );
@@ -547,4 +576,96 @@ async fn an_ignore_batch_whose_insert_failed_is_rolled_back_then_halved() {
     assert_eq!(run.members, inserted(&[3, 4]));
     assert_eq!(run.client_got, hex(ALONE_OK));
     assert_eq!(run.snapshot.batch_failures, 1);
+}
+
+#[tokio::test]
+async fn a_key_whose_batches_mostly_skip_rows_sends_its_report_with_the_insert() {
+    let server = [
+        hex(OPENED),
+        hex(RETURNED_SKIPPING),
+        hex(REPORT_COMMITTED_ROW_2),
+    ]
+    .concat();
+    let run = run_after(Some(&server), 2, WITH_ROW_NUMBERS, 16).await;
+    run.result.as_ref().unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(
+        sent.len(),
+        3,
+        "one write, no IF and no second trip: {sent:?}"
+    );
+    assert!(sent[1].starts_with("INSERT IGNORE"), "{}", sent[1]);
+    assert!(sent[2].starts_with("BEGIN NOT ATOMIC"), "{}", sent[2]);
+    assert!(sent[2].contains("OR r > 3 THEN"), "{}", sent[2]);
+    assert_second_row_skipped(&run);
+}
+
+#[tokio::test]
+async fn a_clean_batch_of_such_a_key_is_committed_by_its_report() {
+    let server = [
+        hex(OPENED),
+        hex(RETURNED_11_12_13),
+        hex(REPORT_CLEAN_COMMITTED),
+    ]
+    .concat();
+    let run = run_after(Some(&server), 2, WITH_ROW_NUMBERS, 16).await;
+    run.result.as_ref().unwrap();
+    assert_eq!(queries(&run.server_got).len(), 3);
+    assert_eq!(run.members, inserted(&[12, 13]));
+    let ok = OkInfo::parse(&run.client_got[4..], false).unwrap();
+    assert_eq!((ok.affected_rows, ok.last_insert_id), (1, 11));
+    assert_eq!(run.snapshot.batches, 1);
+    assert_eq!(run.snapshot.rows_batched, 3);
+}
+
+#[tokio::test]
+async fn a_report_sent_with_the_insert_that_leaves_it_open_is_committed_after() {
+    // The report did not commit (as for a batch with a member of several
+    // rows): Sluice commits once it has read which row was skipped.
+    let server = [
+        hex(OPENED),
+        hex(RETURNED_SKIPPING),
+        hex(REPORT_ROW_2),
+        hex(COMMITTED_AFTER_REPORT),
+    ]
+    .concat();
+    let run = run_after(Some(&server), 2, WITH_ROW_NUMBERS, 16).await;
+    run.result.as_ref().unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert_eq!(sent[3], "COMMIT AND NO CHAIN NO RELEASE");
+    assert_second_row_skipped(&run);
+}
+
+#[tokio::test]
+async fn a_failed_insert_with_its_report_sent_is_rolled_back_then_halved() {
+    // The report's answer to a failed INSERT is never read as a verdict
+    // on rows: the batch is rolled back and halved.
+    let server = [
+        hex(OPENED),
+        hex(DUPLICATE_MIDWAY),
+        hex(REPORT_ROW_2),
+        hex(ROLLED_BACK_BY_SLUICE),
+        hex(OPENED),
+        hex(RETURNED_3_4),
+        hex(REPORT_CLEAN_COMMITTED),
+        hex(ALONE_OK),
+    ]
+    .concat();
+    let run = run_after(Some(&server), 2, WITH_ROW_NUMBERS, 16).await;
+    run.result.as_ref().unwrap();
+    let sent = queries(&run.server_got);
+    assert_eq!(sent[3], "ROLLBACK AND NO CHAIN NO RELEASE", "{sent:?}");
+    assert_eq!(run.members, inserted(&[3, 4]));
+    assert_eq!(run.client_got, hex(ALONE_OK));
+    assert_eq!(run.snapshot.batch_failures, 1);
+}
+
+#[tokio::test]
+async fn a_connection_lost_before_the_report_sent_with_the_insert_answered_is_unknown() {
+    let server = [hex(OPENED), hex(RETURNED_SKIPPING)].concat();
+    let run = run_after(Some(&server), 2, WITH_ROW_NUMBERS, 16).await;
+    assert!(run.result.is_err());
+    assert_eq!(run.members, [Some(MemberResult::Unknown); 2]);
+    assert_eq!(run.snapshot.outcome_unknown, 3);
 }
