@@ -30,7 +30,7 @@ use super::key::BatchKey;
 use super::member::{Assignment, Isolation, LeaderPicker, Member, MemberResult};
 use super::skips::{RowFate, SKIPPING_ERRORS};
 use super::verdict::{
-    ids_of, member_result, previous_last_insert_id, skip_splits_a_member, verdict,
+    ids_of, interrupted, member_result, previous_last_insert_id, skip_splits_a_member, verdict,
     verdict_on_report, verdict_reported, Answers, Ending, Verdict,
 };
 use super::{BatchContext, SessionBatching};
@@ -545,6 +545,10 @@ async fn run_batch(
                     rows: fates,
                     previous_id,
                 })
+            }
+            // Stopped from outside: it may have committed first.
+            Ok(stopped) if interrupted(&stopped) => {
+                BatchRun::Unknown(unexpected("COMMIT interrupted"))
             }
             // A commit refused (a Galera certification conflict, say).
             Ok(_) => roll_back(io, "commit failed", previous_id).await,

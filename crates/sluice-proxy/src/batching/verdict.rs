@@ -11,6 +11,18 @@ use sluice_protocol::StatusFlags;
 /// with SQLSTATE 45000.
 pub(super) const ROLLED_BACK: (u16, &[u8; 5]) = (1644, b"45000");
 
+/// Errors that say a statement was stopped from outside (`KILL QUERY`, a
+/// killed connection, `max_statement_time`): query interrupted, connection
+/// killed, statement timeout. The server may have run part of it first,
+/// its `COMMIT` included, so such an error does not say the batch was not
+/// committed.
+pub(super) const INTERRUPTED: [u16; 3] = [1317, 1927, 1969];
+
+/// Whether `result` is one of the [`INTERRUPTED`] errors.
+pub(super) fn interrupted(result: &QueryResult) -> bool {
+    matches!(result, QueryResult::Err(e) if INTERRUPTED.contains(&e.code))
+}
+
 /// The server's answers to the batch's three statements (`START
 /// TRANSACTION`, the INSERT, the settling `IF`), in order. A read that
 /// failed (the connection was lost) leaves its answer and every later one
@@ -109,6 +121,9 @@ pub(super) fn verdict(answers: Answers<'_>, returning: bool, rows: usize) -> Ver
         QueryResult::Err(e) if (e.code, &e.sql_state) == (ROLLED_BACK.0, ROLLED_BACK.1) => {
             Verdict::NotApplied("error or warnings")
         }
+        stopped if interrupted(stopped) => {
+            Verdict::Unknown("the settling statement was interrupted")
+        }
         QueryResult::Err(_) => Verdict::RollBack("commit failed"),
     }
 }
@@ -138,8 +153,12 @@ pub(super) fn verdict_on_report(
     returning: bool,
     rows: usize,
 ) -> Verdict {
+    if interrupted(report) {
+        return Verdict::Unknown("the report was interrupted");
+    }
     if !matches!(report, QueryResult::Rows { .. }) {
-        // A report that failed never reached its COMMIT.
+        // A report that failed otherwise did not commit: its row goes out
+        // before its COMMIT, so a COMMIT that failed fails the whole.
         return Verdict::RollBack("no report of the INSERT's conditions");
     }
     let fates = skipped_rows(report, rows).and_then(|skipped| {
@@ -324,6 +343,7 @@ mod tests {
         };
         let rolled_back = err(ROLLED_BACK.0, ROLLED_BACK.1);
         let conflict = err(1213, b"40001");
+        let killed = err(1317, b"70100");
         let all = Verdict::Committed(vec![7, 8, u64::MAX]);
         let cases: Vec<Case<'_>> = vec![
             // opened, insert clean, settled
@@ -419,6 +439,14 @@ mod tests {
                 Some(&conflict),
                 true,
                 Verdict::RollBack("commit failed"),
+            ),
+            // stopped from outside: it may have committed first
+            (
+                Some(&opened),
+                Some(&returned),
+                Some(&killed),
+                true,
+                Verdict::Unknown("the settling statement was interrupted"),
             ),
             // the transaction did not open: the INSERT stands as it is
             (
@@ -648,11 +676,19 @@ mod tests {
             decide(Some(&err(1213, b"40001")), Some(&committed)),
             Verdict::RollBack("the INSERT failed")
         );
-        // A report that failed (its COMMIT, say) committed nothing.
+        // A report that failed (its COMMIT, say) committed nothing; one
+        // stopped from outside may have committed before it stopped.
         assert_eq!(
             decide(Some(&two_of_three), Some(&err(1213, b"40001"))),
             Verdict::RollBack("no report of the INSERT's conditions")
         );
+        for code in INTERRUPTED {
+            assert_eq!(
+                decide(Some(&two_of_three), Some(&err(code, b"70100"))),
+                Verdict::Unknown("the report was interrupted"),
+                "{code}"
+            );
+        }
         // Answers that stop leave the outcome unknown.
         assert_eq!(
             decide(Some(&two_of_three), None),
