@@ -123,7 +123,20 @@ async fn metrics_health_and_ready_follow_traffic() {
         ) >= 1.0,
         "{after}"
     );
-    assert!(sample(&after, "process_cpu_seconds_total") > 0.0, "{after}");
+    // The process collector reads this very process. Its CPU time counts
+    // in clock ticks of 10 ms, which a short, fast run may not reach, so
+    // the CPU line is only required to be there (its parsing has unit
+    // tests); the resident memory is never zero.
+    assert!(
+        after
+            .lines()
+            .any(|l| l.starts_with("process_cpu_seconds_total ")),
+        "{after}"
+    );
+    assert!(
+        sample(&after, "process_resident_memory_bytes") > 0.0,
+        "{after}"
+    );
     let (code, _) = get(port, "/nope").await;
     assert_eq!(code, 404);
     sluice.assert_no_panic();
