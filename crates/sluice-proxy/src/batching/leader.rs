@@ -422,8 +422,8 @@ fn report(rows: usize, may_commit: bool) -> Vec<u8> {
     let skipping = SKIPPING_ERRORS.map(|e| e.to_string()).join(", ");
     format!(
         "BEGIN NOT ATOMIC \
-         DECLARE w, n, i, e, r, prev INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
-         DECLARE good, c INT DEFAULT {good}; \
+         DECLARE w, n, i, e, r, prev, c INT DEFAULT 0; DECLARE s TEXT DEFAULT ''; \
+         DECLARE good INT DEFAULT {good}; \
          SET w = @@warning_count; GET DIAGNOSTICS n = NUMBER; SET i = 1; \
          WHILE i <= n DO GET DIAGNOSTICS CONDITION i e = MYSQL_ERRNO, r = ROW_NUMBER; \
          IF e NOT IN ({skipping}) OR r <= prev OR r > {rows} THEN SET good = 0; END IF; \
