@@ -20,7 +20,9 @@
 #     dup1 / dup5 (INSERT, 1 % / 5 % of rows repeat a key the thread already
 #     inserted, the client ignores the 1062), ignore1 (INSERT IGNORE, 1 %),
 #     upsert1 (INSERT … ON DUPLICATE KEY UPDATE, 1 %), rows5 (INSERTs of 5
-#     new rows). Their rows are the rows the client sent.
+#     new rows); dup0 (no repeats, not run by default) is the same table
+#     and client without a repeated key, the baseline the others' costs
+#     compare with. Their rows are the rows the client sent.
 #
 # Per phase it records: rows (sysbench's events / the loadgen's count, and
 # checks them against the table's row count delta), rows/s, p50/p99 latency
@@ -73,6 +75,8 @@
 #   BENCH_PERF             1: record a perf profile of Sluice during the
 #                          first Sluice phase at the target thread count
 #                          (perf's own CPU then weighs on that phase) [0]
+#   BENCH_PERF_PHASE       the phase BENCH_PERF profiles, as kind/variant
+#                          (e.g. ingest/dup5) [sysbench/text]
 #   SLUICE_BIN             the proxy [target/release/sluice]
 #   LOADGEN_BIN            the load generator [target/release/sluice-loadgen]
 #   SLUICE_WRITEBATCH__*   batching settings, passed to Sluice (e.g.
@@ -110,6 +114,7 @@ BENCH_MAX_DB_CPU_RATIO="${BENCH_MAX_DB_CPU_RATIO:-0.25}"
 BENCH_MAX_SLUICE_US="${BENCH_MAX_SLUICE_US:-10}"
 BENCH_MAX_P50_RATIO="${BENCH_MAX_P50_RATIO:-1.2}"
 BENCH_PERF="${BENCH_PERF:-0}"
+BENCH_PERF_PHASE="${BENCH_PERF_PHASE:-sysbench/text}"
 BENCH_SLUICE_RESTARTS="${BENCH_SLUICE_RESTARTS:-5}"
 LOADGEN_BIN="${LOADGEN_BIN:-$BENCH_ROOT/target/release/sluice-loadgen}"
 
@@ -353,6 +358,7 @@ batch_client_cmd() {
     ingest)
         local form=plain repeat=1 rows=1
         case "$variant" in
+        dup0) repeat=0 ;;
         dup1) ;;
         dup5) repeat=5 ;;
         ignore1) form=ignore ;;
@@ -406,7 +412,7 @@ batch_phase_attempt() {
     local sql0 sql1 fast0 fast1
     sql0="$(batch_snapshot_sql "$kind")"
     local perf_pid=""
-    if ((BENCH_PERF && !PERF_DONE)) && [[ "$target" == sluice && "$kind" == sysbench &&
+    if ((BENCH_PERF && !PERF_DONE)) && [[ "$target" == sluice && "$kind/$variant" == "$BENCH_PERF_PHASE" &&
         "$threads" == "$BENCH_TARGET_THREADS" ]]; then
         perf record -F 999 -g -p "$SLUICE_PID" -o "$WORK/perf-sluice.data" \
             >"$WORK/perf-record.log" 2>&1 &

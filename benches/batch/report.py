@@ -278,6 +278,7 @@ def table(headers, rows, markdown, left=2):
 # Ingestion variants (benches/lib/ingest.lua): what each sends, its rows
 # per statement, and the throughput ratio it is held to.
 INGEST_NAMES = {
+    "dup0": "INSERT, no repeated keys",
     "dup1": "INSERT, 1 % repeated keys",
     "dup5": "INSERT, 5 % repeated keys",
     "ignore1": "INSERT IGNORE, 1 % repeated",

@@ -267,9 +267,19 @@ impl SessionBatching {
     ) -> Result<(), SessionError> {
         // Settle owed effects first, so the statement's own ROW_COUNT(),
         // warnings and (if it fails) unchanged LAST_INSERT_ID() are what
-        // the client sees afterwards. The INSERT cannot observe them.
+        // the client sees afterwards. Its rows cannot observe them; an
+        // update clause may read ROW_COUNT(), and gets the full settling.
         let mut out = Vec::new();
-        let settlement = self.owed.settle();
+        let may_observe = statement
+            .classification
+            .as_ref()
+            .and_then(|c| c.batchable().ok())
+            .is_none_or(|insert| insert.update_clause().is_some());
+        let settlement = if may_observe {
+            self.owed.settle()
+        } else {
+            self.owed.settle_before_own_insert()
+        };
         if let Some(sql) = &settlement {
             encode_query(&mut out, sql.as_bytes());
         }

@@ -50,6 +50,23 @@ impl Owed {
         Some(sql)
     }
 
+    /// Before the session's own INSERT runs alone (its row was skipped,
+    /// or its batch failed): the statement that settles what that INSERT
+    /// leaves to settle. It uses a table and reads none of the session's
+    /// effects, so it sets `ROW_COUNT()` and the warnings list itself;
+    /// only an owed `LAST_INSERT_ID()` must be set first (should the
+    /// INSERT fail or give its own id, the value stands as it would
+    /// alone). `DO` does that without a derived table: about a third of
+    /// [`Self::reconcile_sql`]'s server CPU (25 against 75 µs on 10.11),
+    /// paid by every isolated row. The debt is then paid.
+    pub(crate) fn settle_before_own_insert(&mut self) -> Option<String> {
+        let sql = self
+            .last_insert_id
+            .map(|id| format!("DO LAST_INSERT_ID({id})"));
+        *self = Owed::default();
+        sql
+    }
+
     /// Before the session's next command (`command`, its command byte):
     /// the settling statement to send ahead of it, when the command could
     /// observe what is owed. A reset or change of user forgets the debt.
@@ -93,6 +110,22 @@ mod tests {
             ..Owed::default()
         };
         assert!(plain.reconcile_sql().starts_with("SELECT 1 INTO"));
+    }
+
+    #[test]
+    fn before_its_own_insert_only_an_owed_id_is_settled() {
+        let mut owed = Owed::default();
+        owed.on_batched(Some(9));
+        assert_eq!(
+            owed.settle_before_own_insert().as_deref(),
+            Some("DO LAST_INSERT_ID(9)")
+        );
+        assert!(!owed.is_pending(), "the INSERT sets the rest itself");
+        let mut no_id = Owed::default();
+        no_id.on_batched(None);
+        assert_eq!(no_id.settle_before_own_insert(), None);
+        assert!(!no_id.is_pending());
+        assert_eq!(Owed::default().settle_before_own_insert(), None);
     }
 
     #[test]
