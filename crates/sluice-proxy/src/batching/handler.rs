@@ -270,16 +270,12 @@ impl SessionBatching {
         // the client sees afterwards. Its rows cannot observe them; an
         // update clause may read ROW_COUNT(), and gets the full settling.
         let mut out = Vec::new();
-        let may_observe = statement
+        let may_read_session = statement
             .classification
             .as_ref()
             .and_then(|c| c.batchable().ok())
             .is_none_or(|insert| insert.update_clause().is_some());
-        let settlement = if may_observe {
-            self.owed.settle()
-        } else {
-            self.owed.settle_before_own_insert()
-        };
+        let settlement = self.owed.settle_before_own_insert(may_read_session);
         if let Some(sql) = &settlement {
             encode_query(&mut out, sql.as_bytes());
         }

@@ -52,14 +52,20 @@ impl Owed {
 
     /// Before the session's own INSERT runs alone (its row was skipped,
     /// or its batch failed): the statement that settles what that INSERT
-    /// leaves to settle. It uses a table and reads none of the session's
-    /// effects, so it sets `ROW_COUNT()` and the warnings list itself;
-    /// only an owed `LAST_INSERT_ID()` must be set first (should the
-    /// INSERT fail or give its own id, the value stands as it would
-    /// alone). `DO` does that without a derived table: about a third of
-    /// [`Self::reconcile_sql`]'s server CPU (25 against 75 µs on 10.11),
-    /// paid by every isolated row. The debt is then paid.
-    pub(crate) fn settle_before_own_insert(&mut self) -> Option<String> {
+    /// leaves to settle. Its rows read none of the session's effects and
+    /// it uses a table, so it sets `ROW_COUNT()` and the warnings list
+    /// itself; only an owed `LAST_INSERT_ID()` must be set first (should
+    /// the INSERT fail or give no id of its own, the value stands as it
+    /// would alone). `DO` does that without a derived table: about a
+    /// third of [`Self::reconcile_sql`]'s server CPU (25 against 75 µs
+    /// on 10.11), paid by every isolated row. With `may_read_session` (an
+    /// `ON DUPLICATE KEY UPDATE` clause, which may read `ROW_COUNT()`, or
+    /// a statement not known to be a batchable INSERT), the full
+    /// statement. The debt is then paid.
+    pub(crate) fn settle_before_own_insert(&mut self, may_read_session: bool) -> Option<String> {
+        if may_read_session {
+            return self.settle();
+        }
         let sql = self
             .last_insert_id
             .map(|id| format!("DO LAST_INSERT_ID({id})"));
@@ -117,15 +123,30 @@ mod tests {
         let mut owed = Owed::default();
         owed.on_batched(Some(9));
         assert_eq!(
-            owed.settle_before_own_insert().as_deref(),
+            owed.settle_before_own_insert(false).as_deref(),
             Some("DO LAST_INSERT_ID(9)")
         );
         assert!(!owed.is_pending(), "the INSERT sets the rest itself");
         let mut no_id = Owed::default();
         no_id.on_batched(None);
-        assert_eq!(no_id.settle_before_own_insert(), None);
+        assert_eq!(no_id.settle_before_own_insert(false), None);
         assert!(!no_id.is_pending());
-        assert_eq!(Owed::default().settle_before_own_insert(), None);
+        assert_eq!(Owed::default().settle_before_own_insert(false), None);
+
+        // An update clause may read ROW_COUNT(): the full statement.
+        let mut upsert = Owed::default();
+        upsert.on_batched(None);
+        let sql = upsert.settle_before_own_insert(true);
+        assert_eq!(sql.as_deref(), Some(upsert_sql().as_str()));
+        assert!(!upsert.is_pending());
+    }
+
+    fn upsert_sql() -> String {
+        Owed {
+            row_inserted: true,
+            last_insert_id: None,
+        }
+        .reconcile_sql()
     }
 
     #[test]
